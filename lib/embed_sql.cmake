@@ -1,0 +1,15 @@
+# Writes OUT, a C file defining hs__migrations[]: {name, sql} for each of
+# FILES in order, so programs need no SQL files at run time.
+set(body "/* Generated from schemas/sql by lib/embed_sql.cmake. */\n#include <stddef.h>\n#include \"hs_pg_migrations.h\"\n\nconst struct hs__migration hs__migrations[] = {\n")
+set(count 0)
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME)
+  file(READ ${f} sql)
+  string(REPLACE "\\" "\\\\" sql "${sql}")
+  string(REPLACE "\"" "\\\"" sql "${sql}")
+  string(REPLACE "\n" "\\n\"\n\"" sql "${sql}")
+  string(APPEND body "    {\"${name}\",\n\"${sql}\"},\n")
+  math(EXPR count "${count}+1")
+endforeach()
+string(APPEND body "};\nconst size_t hs__migrations_count = ${count};\n")
+file(WRITE ${OUT} "${body}")

@@ -1,0 +1,2 @@
+/* hs_config: being written. */
+#include "hs_config.h"

@@ -1,0 +1,2 @@
+/* hs_crypto: being written. */
+#include "hs_crypto.h"

@@ -1,0 +1,2 @@
+/* hs_http: being written. */
+#include "hs_http.h"

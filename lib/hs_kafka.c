@@ -1,0 +1,2 @@
+/* hs_kafka: being written. */
+#include "hs_kafka.h"

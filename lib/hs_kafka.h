@@ -1,0 +1,98 @@
+/*
+ * hs_kafka: the Kafka seam, over librdkafka.
+ *
+ * Producer: idempotent, acks=all, murmur2_random partitioner (so an agent
+ * can compute the partition of its user's key on hs.me). Delivery reports
+ * are acted on: hs_kafka_produce_acked() waits for the report of its own
+ * message; hs_kafka_flush() says whether every message since the last
+ * flush was delivered.
+ *
+ * Consumer: a consumer group with enable.auto.offset.store=false. A
+ * message's offset is stored only when the caller says its effects are
+ * durable (hs_kafka_msg_done(..., 1)); stored offsets are committed in the
+ * background and on close. A message not marked done is redelivered after
+ * a restart or a rebalance.
+ *
+ * Both read extra librdkafka properties from cfg->kafka_opts ("k=v,k=v"),
+ * route librdkafka's logs into hs_log, and never log payloads.
+ * A producer may be used from several threads; a consumer from one.
+ */
+#ifndef HS_KAFKA_H
+#define HS_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hs_config.h"
+#include "hs_err.h"
+
+struct hs_kafka_producer;
+struct hs_kafka_consumer;
+
+/* Creates a producer for cfg->brokers. HS_ERR_CONFIG with err filled when
+ * librdkafka refuses a property. Caller frees with hs_kafka_producer_free. */
+enum hs_err hs_kafka_producer_new(const struct hs_config *cfg,
+                                  struct hs_kafka_producer **out, char *err,
+                                  size_t errlen) HS_MUST_CHECK;
+
+/* Produces one message to topic (full name) and waits until it is
+ * acknowledged by all in-sync replicas, at most cfg->kafka_timeout_ms.
+ * HS_OK only after the delivery report says so; HS_ERR_TIMEOUT or
+ * HS_ERR_TRANSIENT otherwise. Thread-safe. */
+enum hs_err hs_kafka_produce_acked(struct hs_kafka_producer *p,
+                                   const char *topic, const void *key,
+                                   size_t keylen, const void *val,
+                                   size_t vallen) HS_MUST_CHECK;
+
+/* Queues one message (copied). Errors of delivery surface in the next
+ * hs_kafka_flush(). HS_ERR_TRANSIENT when the local queue is full. */
+enum hs_err hs_kafka_produce(struct hs_kafka_producer *p, const char *topic,
+                             const void *key, size_t keylen, const void *val,
+                             size_t vallen) HS_MUST_CHECK;
+
+/* Waits up to timeout_ms for every queued message. HS_OK when all messages
+ * produced since the previous flush were acknowledged; HS_ERR_TRANSIENT if
+ * any failed; HS_ERR_TIMEOUT if some are still in flight. */
+enum hs_err hs_kafka_flush(struct hs_kafka_producer *p,
+                           int timeout_ms) HS_MUST_CHECK;
+
+/* 1 when the cluster answered a metadata request within timeout_ms. */
+int hs_kafka_producer_ping(struct hs_kafka_producer *p, int timeout_ms);
+
+/* Flushes (10 s at most), then destroys. NULL is a no-op. */
+void hs_kafka_producer_free(struct hs_kafka_producer *p);
+
+/* Joins consumer group `group` on the given full topic names. */
+enum hs_err hs_kafka_consumer_new(const struct hs_config *cfg,
+                                  const char *group,
+                                  const char *const *topics, size_t ntopics,
+                                  struct hs_kafka_consumer **out, char *err,
+                                  size_t errlen) HS_MUST_CHECK;
+
+/* One consumed message. Pointers are valid until hs_kafka_msg_done(). */
+struct hs_kafka_msg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t keylen;
+    const void *val;
+    size_t vallen;
+    void *priv; /* the rd_kafka_message_t */
+};
+
+/* Waits up to timeout_ms for a message. HS_OK fills *m; HS_ERR_TIMEOUT
+ * when none arrived (check your running flag and call again). Consumer
+ * errors are logged here and reported as HS_ERR_TIMEOUT. */
+enum hs_err hs_kafka_consumer_poll(struct hs_kafka_consumer *c, int timeout_ms,
+                                   struct hs_kafka_msg *m);
+
+/* Releases m. With durable != 0 its offset is stored for commit (call it
+ * only after the message's effects are durable). */
+void hs_kafka_msg_done(struct hs_kafka_consumer *c, struct hs_kafka_msg *m,
+                       int durable);
+
+/* Commits stored offsets, leaves the group, destroys. NULL is a no-op. */
+void hs_kafka_consumer_free(struct hs_kafka_consumer *c);
+
+#endif

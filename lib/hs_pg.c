@@ -1,0 +1,2 @@
+/* hs_pg: being written. */
+#include "hs_pg.h"

@@ -1,0 +1,2 @@
+/* hs_provider: being written. */
+#include "hs_provider.h"

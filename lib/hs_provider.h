@@ -1,0 +1,55 @@
+/*
+ * hs_provider: the provider catalog (SPEC §6), a JSON file.
+ *
+ * {"providers": {"<name>": {authorize_url, token_url, scopes, client_id,
+ * client_secret_env, token_auth, pkce, issuer, userinfo_url, revoke_url,
+ * refresh, use_auth_origin, signin}}}. Names match [A-Za-z0-9]+ and are
+ * stored lowercase (URLs are case-insensitive). Unknown keys, wrong types,
+ * non-https URLs (unless allow_http) and a client_secret_env naming an
+ * unset variable are errors naming the provider and key.
+ */
+#ifndef HS_PROVIDER_H
+#define HS_PROVIDER_H
+
+#include <stddef.h>
+
+#include "hs_err.h"
+
+enum hs_token_auth { HS_AUTH_BASIC = 1, HS_AUTH_POST = 2 };
+
+struct hs_provider {
+    char name[32];               /* lowercase */
+    char authorize_url[512];
+    char token_url[512];
+    char userinfo_url[512];      /* "" if none */
+    char revoke_url[512];        /* "" if none */
+    char issuer[256];            /* "" if not OIDC */
+    char scopes[512];            /* space-separated */
+    char client_id[256];
+    char client_secret[512];     /* value of client_secret_env; secret */
+    enum hs_token_auth token_auth;
+    int pkce, refresh, use_auth_origin, signin;
+};
+
+struct hs_catalog {
+    struct hs_provider *v;
+    size_t n;
+};
+
+/* Loads path. HS_OK fills *out (free with hs_catalog_cleanup); otherwise
+ * *out untouched, err names the provider and key:
+ *   HS_PROVIDERS: provider "acme": unknown key "scope" */
+enum hs_err hs_catalog_load(const char *path, int allow_http,
+                            struct hs_catalog *out, char *err,
+                            size_t errlen) HS_MUST_CHECK;
+/* Same from a JSON string (tests, fuzzing). */
+enum hs_err hs_catalog_parse(const char *json, size_t len, int allow_http,
+                             struct hs_catalog *out, char *err,
+                             size_t errlen) HS_MUST_CHECK;
+/* Case-insensitive lookup; NULL if absent or name is not [A-Za-z0-9]+. */
+const struct hs_provider *hs_catalog_find(const struct hs_catalog *cat,
+                                          const char *name);
+/* Wipes secrets and frees; safe on a zeroed catalog. */
+void hs_catalog_cleanup(struct hs_catalog *cat);
+
+#endif

@@ -1,0 +1,2 @@
+/* hs_state: being written. */
+#include "hs_state.h"

@@ -1,0 +1,2 @@
+/* hs_event: being written. */
+#include "hs_event.h"
