@@ -38,7 +38,8 @@ enum hs_err hs_kafka_producer_new(const struct hs_config *cfg,
 /* Produces one message to topic (full name) and waits until it is
  * acknowledged by all in-sync replicas, at most cfg->kafka_timeout_ms.
  * HS_OK only after the delivery report says so; HS_ERR_TIMEOUT or
- * HS_ERR_TRANSIENT otherwise. Thread-safe. */
+ * HS_ERR_TRANSIENT otherwise (HS_ERR_TOOBIG, HS_ERR_NOMEM when librdkafka
+ * refuses the message locally). Thread-safe. */
 enum hs_err hs_kafka_produce_acked(struct hs_kafka_producer *p,
                                    const char *topic, const void *key,
                                    size_t keylen, const void *val,

@@ -30,8 +30,9 @@
 struct hs_pg;
 struct hs_pg_pool;
 
-/* Connects to url. HS_ERR_TRANSIENT (err filled, no conninfo in it) when
- * the server cannot be reached. Caller frees with hs_pg_free. */
+/* Connects to url. HS_ERR_CONFIG when url is malformed, HS_ERR_TRANSIENT
+ * when the server cannot be reached (err filled, never with the conninfo).
+ * Caller frees with hs_pg_free. */
 enum hs_err hs_pg_new(const char *url, struct hs_pg **out, char *err,
                       size_t errlen) HS_MUST_CHECK;
 void hs_pg_free(struct hs_pg *pg);
@@ -63,7 +64,8 @@ void hs_pg_rollback(struct hs_pg *pg);
 int hs_pg_ping(struct hs_pg *pg);
 
 /* Decodes a bytea column value (text result, hex format) into a new
- * buffer the caller frees with free(); HS_ERR_DECODE if malformed. */
+ * buffer the caller frees with free(); HS_ERR_DECODE if malformed,
+ * HS_ERR_NOTFOUND for SQL NULL, HS_ERR_INVALID for a bad row/column. */
 enum hs_err hs_pg_bytea(const PGresult *res, int row, int col,
                         unsigned char **out, size_t *len) HS_MUST_CHECK;
 
