@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "hs_kafka.h"
+#include "fake_kafka.h"
 
 struct hs_kafka_producer {
     int unused;
@@ -48,9 +49,6 @@ struct hs_kafka_consumer {
 static unsigned char last_key[4096], last_val[65536];
 static size_t last_keylen, last_vallen;
 
-const void *fake_kafka_last_key(size_t *len);
-const void *fake_kafka_last_val(size_t *len);
-void fake_kafka_reset(void);
 
 const void *fake_kafka_last_key(size_t *len)
 {

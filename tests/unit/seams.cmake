@@ -5,6 +5,7 @@
 # will_return). Link hs_fake_kafka instead of hs_kafka.
 add_library(hs_fake_kafka STATIC ${CMAKE_SOURCE_DIR}/tests/fakes/fake_kafka.c)
 target_link_libraries(hs_fake_kafka PUBLIC hs_core PkgConfig::CMOCKA)
+target_include_directories(hs_fake_kafka PUBLIC ${CMAKE_SOURCE_DIR}/tests/fakes)
 
 # librdkafka's in-process mock cluster: no external Kafka, so label unit.
 hs_test(test_hs_kafka LIBS hs_kafka)
