@@ -1,2 +1,323 @@
-/* hs_provider: being written. */
+/*
+ * hs_provider: the provider catalog (contract in hs_provider.h). Strict:
+ * every key is known, every value has its type, URLs are https (or http
+ * with allow_http), the client secret comes from the named variable.
+ */
 #include "hs_provider.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hs_crypto.h"
+
+#define MAX_PROVIDERS 64
+
+static enum hs_err fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    int n = 0;
+
+    if (err && errlen) {
+        n = snprintf(err, errlen, "HS_PROVIDERS: ");
+        va_start(ap, fmt);
+        if (n > 0 && (size_t)n < errlen)
+            vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return HS_ERR_CONFIG;
+}
+
+static int name_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= sizeof(((struct hs_provider *)0)->name))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+static int url_valid(const char *s, int allow_http)
+{
+    const char *host;
+
+    if (strncmp(s, "https://", 8) == 0)
+        host = s + 8;
+    else if (allow_http && strncmp(s, "http://", 7) == 0)
+        host = s + 7;
+    else
+        return 0;
+    if (!*host || *host == '/' || strchr(s, '#') || strchr(host, '@'))
+        return 0;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+enum kind { STR_URL, STR, BOOL, SCOPES, AUTH, SECRET_ENV };
+
+struct key {
+    const char *name;
+    enum kind kind;
+    size_t off, size;
+    int required;
+};
+
+#define K(n, kind, f, req)                                                    \
+    {n, kind, offsetof(struct hs_provider, f),                                \
+     sizeof(((struct hs_provider *)0)->f), req}
+
+static const struct key keys[] = {
+    K("authorize_url", STR_URL, authorize_url, 1),
+    K("token_url", STR_URL, token_url, 1),
+    K("userinfo_url", STR_URL, userinfo_url, 0),
+    K("revoke_url", STR_URL, revoke_url, 0),
+    K("issuer", STR_URL, issuer, 0),
+    K("scopes", SCOPES, scopes, 1),
+    K("client_id", STR, client_id, 1),
+    K("client_secret_env", SECRET_ENV, client_secret, 1),
+    K("token_auth", AUTH, token_auth, 0),
+    K("pkce", BOOL, pkce, 0),
+    K("refresh", BOOL, refresh, 0),
+    K("use_auth_origin", BOOL, use_auth_origin, 0),
+    K("signin", BOOL, signin, 0),
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static enum hs_err set_key(struct hs_provider *p, const struct key *k,
+                           json_t *v, int allow_http, char *err, size_t errlen)
+{
+    char *dst = (char *)p + k->off;
+    const char *s;
+
+    switch (k->kind) {
+    case BOOL:
+        if (!json_is_boolean(v))
+            return fail(err, errlen, "provider \"%s\": \"%s\" must be true "
+                        "or false", p->name, k->name);
+        *(int *)(void *)dst = json_is_true(v);
+        return HS_OK;
+    case SCOPES: {
+        size_t i, len = 0;
+        json_t *e;
+
+        if (!json_is_array(v))
+            return fail(err, errlen, "provider \"%s\": \"scopes\" must be "
+                        "an array of strings", p->name);
+        dst[0] = '\0';
+        json_array_foreach(v, i, e) {
+            size_t n;
+
+            s = json_string_value(e);
+            if (!s || !*s || strpbrk(s, " \"\\") ||
+                (n = strlen(s)) + len + 2 > k->size)
+                return fail(err, errlen, "provider \"%s\": bad scope %zu",
+                            p->name, i + 1);
+            if (len)
+                dst[len++] = ' ';
+            memcpy(dst + len, s, n + 1);
+            len += n;
+        }
+        return HS_OK;
+    }
+    case AUTH:
+        s = json_string_value(v);
+        if (s && strcmp(s, "client_secret_basic") == 0)
+            p->token_auth = HS_AUTH_BASIC;
+        else if (s && strcmp(s, "client_secret_post") == 0)
+            p->token_auth = HS_AUTH_POST;
+        else
+            return fail(err, errlen, "provider \"%s\": \"token_auth\" must "
+                        "be client_secret_basic or client_secret_post",
+                        p->name);
+        return HS_OK;
+    case SECRET_ENV: {
+        const char *val;
+
+        s = json_string_value(v);
+        if (!s || !*s)
+            return fail(err, errlen, "provider \"%s\": \"client_secret_env\""
+                        " must name a variable", p->name);
+        val = getenv(s);
+        if (!val || !*val)
+            return fail(err, errlen, "provider \"%s\": %s (its "
+                        "client_secret_env) is not set", p->name, s);
+        if (strlen(val) >= k->size)
+            return fail(err, errlen, "provider \"%s\": %s is too long",
+                        p->name, s);
+        memcpy(dst, val, strlen(val) + 1);
+        return HS_OK;
+    }
+    case STR_URL:
+    case STR:
+        s = json_string_value(v);
+        if (!s || strlen(s) >= k->size || !*s)
+            return fail(err, errlen, "provider \"%s\": \"%s\" must be a "
+                        "non-empty string", p->name, k->name);
+        if (k->kind == STR_URL && !url_valid(s, allow_http))
+            return fail(err, errlen, "provider \"%s\": \"%s\" must be an "
+                        "https URL", p->name, k->name);
+        memcpy(dst, s, strlen(s) + 1);
+        return HS_OK;
+    }
+    return HS_ERR_INTERNAL;
+}
+
+static enum hs_err parse_one(const char *name, json_t *obj, int allow_http,
+                             struct hs_provider *p, char *err, size_t errlen)
+{
+    const char *kname;
+    json_t *v;
+    unsigned char seen[NKEYS] = {0};
+    enum hs_err rc;
+
+    if (!name_valid(name))
+        return fail(err, errlen, "provider name \"%.40s\" must match "
+                    "[A-Za-z0-9]+", name);
+    memset(p, 0, sizeof(*p));
+    for (size_t i = 0; name[i]; i++)
+        p->name[i] = (char)((name[i] >= 'A' && name[i] <= 'Z')
+                                ? name[i] + 32 : name[i]);
+    p->pkce = 1;
+    p->token_auth = HS_AUTH_BASIC;
+    if (!json_is_object(obj))
+        return fail(err, errlen, "provider \"%s\" must be an object",
+                    p->name);
+    json_object_foreach(obj, kname, v) {
+        size_t i;
+
+        for (i = 0; i < NKEYS; i++)
+            if (strcmp(kname, keys[i].name) == 0)
+                break;
+        if (i == NKEYS)
+            return fail(err, errlen, "provider \"%s\": unknown key \"%.40s\"",
+                        p->name, kname);
+        rc = set_key(p, &keys[i], v, allow_http, err, errlen);
+        if (rc != HS_OK)
+            return rc;
+        seen[i] = 1;
+    }
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].required && !seen[i])
+            return fail(err, errlen, "provider \"%s\": \"%s\" is required",
+                        p->name, keys[i].name);
+    return HS_OK;
+}
+
+enum hs_err hs_catalog_parse(const char *json, size_t len, int allow_http,
+                             struct hs_catalog *out, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *provs, *v;
+    const char *name, *k;
+    struct hs_catalog cat = {0};
+    enum hs_err rc = HS_ERR_CONFIG;
+
+    if (!root)
+        return fail(err, errlen, "not valid JSON (line %d: %s)", jerr.line,
+                    jerr.text);
+    if (!json_is_object(root))
+        goto bad_root;
+    json_object_foreach(root, k, v) {
+        if (strcmp(k, "providers") != 0) {
+            rc = fail(err, errlen, "unknown top-level key \"%.40s\"", k);
+            goto out;
+        }
+    }
+    provs = json_object_get(root, "providers");
+    if (!json_is_object(provs))
+        goto bad_root;
+    if (json_object_size(provs) > MAX_PROVIDERS) {
+        rc = fail(err, errlen, "more than %d providers", MAX_PROVIDERS);
+        goto out;
+    }
+    cat.v = calloc(json_object_size(provs) + 1, sizeof(*cat.v));
+    if (!cat.v) {
+        rc = HS_ERR_NOMEM;
+        goto out;
+    }
+    json_object_foreach(provs, name, v) {
+        rc = parse_one(name, v, allow_http, &cat.v[cat.n], err, errlen);
+        if (rc != HS_OK)
+            goto out;
+        if (hs_catalog_find(&cat, cat.v[cat.n].name)) {
+            rc = fail(err, errlen, "provider \"%s\" is listed twice",
+                      cat.v[cat.n].name);
+            goto out;
+        }
+        cat.n++;
+    }
+    *out = cat;
+    cat.v = NULL;
+    rc = HS_OK;
+    goto out;
+bad_root:
+    rc = fail(err, errlen, "expected {\"providers\": {...}}");
+out:
+    if (cat.v) /* the entry being parsed may hold a client secret */
+        hs_wipe(&cat.v[cat.n], sizeof(cat.v[cat.n]));
+    hs_catalog_cleanup(&cat);
+    json_decref(root);
+    return rc;
+}
+
+enum hs_err hs_catalog_load(const char *path, int allow_http,
+                            struct hs_catalog *out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    size_t len;
+    enum hs_err rc;
+
+    if (!f)
+        return fail(err, errlen, "cannot open the catalog file");
+    buf = malloc(1024 * 1024);
+    if (!buf) {
+        fclose(f);
+        return HS_ERR_NOMEM;
+    }
+    len = fread(buf, 1, 1024 * 1024, f);
+    if (!feof(f)) {
+        fclose(f);
+        free(buf);
+        return fail(err, errlen, "the catalog file is over 1 MiB or "
+                    "unreadable");
+    }
+    fclose(f);
+    rc = hs_catalog_parse(buf, len, allow_http, out, err, errlen);
+    free(buf);
+    return rc;
+}
+
+const struct hs_provider *hs_catalog_find(const struct hs_catalog *cat,
+                                          const char *name)
+{
+    if (!cat->v || !name_valid(name))
+        return NULL;
+    for (size_t i = 0; i < cat->n; i++)
+        if (strcasecmp(cat->v[i].name, name) == 0)
+            return &cat->v[i];
+    return NULL;
+}
+
+void hs_catalog_cleanup(struct hs_catalog *cat)
+{
+    if (cat->v) {
+        hs_wipe(cat->v, cat->n * sizeof(*cat->v));
+        free(cat->v);
+    }
+    cat->v = NULL;
+    cat->n = 0;
+}
