@@ -1,0 +1,640 @@
+/*
+ * hs-dev: the whole handshake stack on one machine with no setup.
+ *
+ * In this process: a librdkafka mock cluster (3 brokers, real Kafka
+ * protocol on 127.0.0.1) with the topics created. As children: a private
+ * PostgreSQL under DIR/pg (run as user postgres when we are root), the
+ * demo provider, hs-ingress, N hs-exchange and one hs-broadcaster, all
+ * found next to this executable. Prints "ingress", "kafka", "postgres",
+ * "demo-token", "provider" lines, then "ready"; logs go to stderr. On
+ * SIGINT/SIGTERM every child is stopped by PID and PostgreSQL is shut down.
+ */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hs_crypto.h"
+#include "hs_http.h"
+#include "hs_log.h"
+#include "hs_pg.h"
+
+#define MAX_CHILDREN 40
+#define DIR_MAX 1024 /* longer data or binary paths are refused */
+
+struct child {
+    pid_t pid;
+    char name[32];
+};
+
+static struct child children[MAX_CHILDREN];
+static int nchildren;
+static volatile sig_atomic_t running = 1;
+static char bindir[DIR_MAX], datadir[DIR_MAX], pgbin[DIR_MAX];
+static int temp_data;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    running = 0;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "hs-dev: %s\n", what);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* Runs argv (as user postgres when as_pg and we are root); returns the
+ * exit status, or -1. Output goes to stderr. */
+static int run(char *const argv[], int as_pg)
+{
+    pid_t pid = fork();
+    int status;
+
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(2, 1);
+        if (as_pg && geteuid() == 0) {
+            struct passwd *pw = getpwnam("postgres");
+
+            if (!pw || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+                _exit(127);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (waitpid(pid, &status, 0) < 0)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Starts a service child with stdout sent to out_fd (or stderr). */
+static pid_t spawn(const char *name, char *const argv[], int out_fd)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        /* Nothing outlives hs-dev, even when it is killed hard. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(out_fd >= 0 ? out_fd : 2, 1);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (nchildren < MAX_CHILDREN) {
+        children[nchildren].pid = pid;
+        snprintf(children[nchildren].name, sizeof(children[0].name), "%s",
+                 name);
+        nchildren++;
+    }
+    return pid;
+}
+
+static void stop_children(void)
+{
+    for (int i = nchildren - 1; i >= 0; i--)
+        if (children[i].pid > 0)
+            kill(children[i].pid, SIGTERM);
+    for (int waited = 0; waited < 100; waited++) {
+        int alive = 0;
+
+        for (int i = 0; i < nchildren; i++) {
+            if (children[i].pid > 0 &&
+                waitpid(children[i].pid, NULL, WNOHANG) == 0)
+                alive = 1;
+            else
+                children[i].pid = 0;
+        }
+        if (!alive)
+            return;
+        sleep_ms(50);
+    }
+    for (int i = 0; i < nchildren; i++) {
+        if (children[i].pid > 0) {
+            kill(children[i].pid, SIGKILL);
+            waitpid(children[i].pid, NULL, 0);
+        }
+    }
+}
+
+static int find_pgbin(void)
+{
+    const char *env = getenv("HS_PG_BIN");
+
+    if (env && *env) {
+        snprintf(pgbin, sizeof(pgbin), "%s", env);
+        return 0;
+    }
+    for (int v = 20; v >= 12; v--) {
+        char p[PATH_MAX];
+
+        snprintf(p, sizeof(p), "/usr/lib/postgresql/%d/bin/initdb", v);
+        if (access(p, X_OK) == 0) {
+            snprintf(pgbin, sizeof(pgbin), "/usr/lib/postgresql/%d/bin", v);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int chown_pg(const char *path)
+{
+    struct passwd *pw;
+
+    if (geteuid() != 0)
+        return 0;
+    pw = getpwnam("postgres");
+    if (!pw)
+        return -1;
+    return chown(path, pw->pw_uid, pw->pw_gid);
+}
+
+/* Starts PostgreSQL under datadir/pg with its socket in datadir. */
+static int start_postgres(char *conninfo, size_t cap)
+{
+    char pgdir[PATH_MAX], ver[PATH_MAX], initdb[PATH_MAX], pgctl[PATH_MAX];
+    char opts[PATH_MAX + 200], logf[PATH_MAX];
+
+    if (find_pgbin() != 0) {
+        die("PostgreSQL server binaries not found (install postgresql, or "
+            "set HS_PG_BIN)");
+        return -1;
+    }
+    snprintf(pgdir, sizeof(pgdir), "%s/pg", datadir);
+    snprintf(ver, sizeof(ver), "%s/pg/PG_VERSION", datadir);
+    snprintf(initdb, sizeof(initdb), "%s/initdb", pgbin);
+    snprintf(pgctl, sizeof(pgctl), "%s/pg_ctl", pgbin);
+    snprintf(logf, sizeof(logf), "%s/postgres.log", datadir);
+    if (access(ver, F_OK) != 0) {
+        char *argv[] = {initdb, "-D", pgdir, "-A", "trust", "-U", "postgres",
+                        "--no-sync", "-E", "UTF8", NULL};
+
+        if (mkdir(pgdir, 0700) != 0 && errno != EEXIST)
+            return -1;
+        if (chown_pg(pgdir) != 0 || run(argv, 1) != 0) {
+            die("initdb failed");
+            return -1;
+        }
+    }
+    {
+        int fd = open(logf, O_CREAT | O_WRONLY | O_APPEND, 0644);
+
+        if (fd >= 0)
+            close(fd);
+        chown_pg(logf);
+    }
+    snprintf(opts, sizeof(opts),
+             "-c listen_addresses='' -c unix_socket_directories='%s' "
+             "-c port=5432 -c fsync=off -c synchronous_commit=off "
+             "-c full_page_writes=off -c max_connections=200",
+             datadir);
+    {
+        char *argv[] = {pgctl, "-D", pgdir, "-o", opts, "-l", logf, "-w",
+                        "-t", "60", "start", NULL};
+
+        if (run(argv, 1) != 0) {
+            die("PostgreSQL did not start (see postgres.log in the data "
+                "directory)");
+            return -1;
+        }
+    }
+    snprintf(conninfo, cap, "host=%s port=5432 dbname=handshake user=postgres",
+             datadir);
+    return 0;
+}
+
+static void stop_postgres(void)
+{
+    char pgdir[PATH_MAX], pgctl[PATH_MAX];
+    char *argv[] = {pgctl, "-D", pgdir, "-m", "fast", "-w", "stop", NULL};
+
+    snprintf(pgdir, sizeof(pgdir), "%s/pg", datadir);
+    snprintf(pgctl, sizeof(pgctl), "%s/pg_ctl", pgbin);
+    run(argv, 1);
+}
+
+static int create_db(void)
+{
+    char url[PATH_MAX + 100], err[256];
+    struct hs_pg *pg = NULL;
+    PGresult *res = NULL;
+    enum hs_err rc;
+
+    snprintf(url, sizeof(url), "host=%s port=5432 dbname=postgres "
+             "user=postgres", datadir);
+    if (hs_pg_new(url, &pg, err, sizeof(err)) != HS_OK) {
+        die(err);
+        return -1;
+    }
+    rc = hs_pg_query(pg, "SELECT 1 FROM pg_database WHERE datname = "
+                         "'handshake'", 0, NULL, &res);
+    if (rc == HS_OK && PQntuples(res) == 0)
+        rc = hs_pg_query(pg, "CREATE DATABASE handshake", 0, NULL, NULL);
+    PQclear(res);
+    hs_pg_free(pg);
+    return rc == HS_OK ? 0 : -1;
+}
+
+/* Migrates and creates the demo user with a fresh API token. */
+static int demo_user(const char *conninfo, char *token, size_t cap)
+{
+    struct hs_pg *pg = NULL;
+    PGresult *res = NULL;
+    char err[256], id[24], hash[44];
+    enum hs_err rc;
+
+    if (hs_pg_new(conninfo, &pg, err, sizeof(err)) != HS_OK ||
+        hs_pg_migrate(pg, err, sizeof(err)) != HS_OK) {
+        die(err);
+        hs_pg_free(pg);
+        return -1;
+    }
+    memcpy(token, "hst_", 5);
+    if (hs_random_token(16, id, sizeof(id)) != HS_OK ||
+        hs_random_token(32, token + 4, cap - 4) != HS_OK) {
+        hs_pg_free(pg);
+        return -1;
+    }
+    hs_sha256_b64url(token, strlen(token), hash);
+    {
+        const char *p[1] = {id};
+
+        rc = hs_pg_query(pg,
+                         "INSERT INTO users (id, issuer, subject, email, "
+                         "name) VALUES ($1, 'hs-dev', 'demo', "
+                         "'demo@example.com', 'Demo User') ON CONFLICT "
+                         "(issuer, subject) DO UPDATE SET name = "
+                         "EXCLUDED.name RETURNING id",
+                         1, p, &res);
+    }
+    if (rc == HS_OK) {
+        const char *p[2] = {hash, PQgetvalue(res, 0, 0)};
+
+        rc = hs_pg_query(pg, "INSERT INTO api_tokens (token_hash, user_id) "
+                             "VALUES ($1, $2)", 2, p, NULL);
+    }
+    PQclear(res);
+    hs_pg_free(pg);
+    return rc == HS_OK ? 0 : -1;
+}
+
+/* Writes datadir/providers.json: the given catalog (if any) plus "demo". */
+static int write_catalog(const char *extra, const char *provider_url,
+                         char *path, size_t cap)
+{
+    json_t *root = NULL, *provs, *demo;
+    char url[300];
+    int rc;
+
+    if (extra) {
+        root = json_load_file(extra, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(root) ||
+            !json_is_object(json_object_get(root, "providers"))) {
+            json_decref(root);
+            die("--providers: not a catalog ({\"providers\": {...}})");
+            return -1;
+        }
+    } else {
+        root = json_pack("{s:{}}", "providers");
+    }
+    provs = json_object_get(root, "providers");
+    if (!json_object_get(provs, "demo")) {
+        demo = json_pack("{s:s,s:s,s:[ss],s:s,s:s,s:s,s:b,s:b}",
+                         "authorize_url", "", "token_url", "", "scopes",
+                         "read", "profile", "client_id", "handshake-demo",
+                         "client_secret_env", "HS_DEMO_CLIENT_SECRET",
+                         "token_auth", "client_secret_basic", "pkce", 1,
+                         "signin", 1);
+        snprintf(url, sizeof(url), "%s/authorize", provider_url);
+        json_object_set_new(demo, "authorize_url", json_string(url));
+        snprintf(url, sizeof(url), "%s/token", provider_url);
+        json_object_set_new(demo, "token_url", json_string(url));
+        json_object_set_new(provs, "demo", demo);
+    }
+    snprintf(path, cap, "%s/providers.json", datadir);
+    rc = json_dump_file(root, path, JSON_INDENT(2));
+    json_decref(root);
+    return rc;
+}
+
+static void setenv_default(const char *name, const char *value)
+{
+    const char *cur = getenv(name);
+
+    if (!cur || !*cur)
+        setenv(name, value, 1);
+}
+
+static void rm_rf(const char *path)
+{
+    char *argv[] = {"/bin/rm", "-rf", (char *)path, NULL};
+
+    run(argv, 0);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: hs-dev [--port N] [--providers FILE] [--workers N] "
+            "[--data DIR]\n"
+            "Starts a mock Kafka cluster, a private PostgreSQL, the demo "
+            "provider and\nevery handshake service; prints ingress, kafka, "
+            "postgres, demo-token and\nprovider lines, then ready. Ctrl-C "
+            "stops everything.\n"
+            "  --port N        ingress port on 127.0.0.1 (default 8080)\n"
+            "  --providers F   provider catalog to use besides \"demo\"\n"
+            "  --workers N     hs-exchange processes (default 2)\n"
+            "  --data DIR      keep PostgreSQL here (default: a temporary "
+            "directory,\n                  removed on exit)\n");
+}
+
+static long parse_num(const char *s, long lo, long hi)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    return v;
+}
+
+static int wait_ready(const char *ingress)
+{
+    char url[300];
+
+    snprintf(url, sizeof(url), "%s/readyz", ingress);
+    for (int i = 0; i < 600 && running; i++) {
+        struct hs_http_request req = {.method = "GET", .url = url,
+                                      .allow_http = 1, .timeout_ms = 3000};
+        struct hs_http_response res;
+
+        if (hs_http_do(&req, &res) == HS_OK) {
+            long status = res.status;
+
+            hs_http_response_cleanup(&res);
+            if (status == 200)
+                return 0;
+        }
+        sleep_ms(100);
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    long port = 8080, workers = 2;
+    const char *providers = NULL, *data = NULL;
+    char conninfo[PATH_MAX + 100], token[64], catalog[PATH_MAX];
+    char bootstrap[512], ingress_url[64], provider_url[128] = "";
+    char self[PATH_MAX], prog[PATH_MAX], listen_at[64];
+    rd_kafka_t *rk = NULL;
+    rd_kafka_mock_cluster_t *mc = NULL;
+    rd_kafka_conf_t *conf;
+    char errstr[256];
+    int pipefd[2], rc = 1, pg_started = 0;
+    struct sigaction sa;
+    ssize_t n;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--port") == 0 && i + 1 < argc) {
+            if ((port = parse_num(argv[++i], 1, 65535)) < 0) {
+                die("--port: expected 1..65535");
+                return 2;
+            }
+        } else if (strcmp(a, "--workers") == 0 && i + 1 < argc) {
+            if ((workers = parse_num(argv[++i], 1, 16)) < 0) {
+                die("--workers: expected 1..16");
+                return 2;
+            }
+        } else if (strcmp(a, "--providers") == 0 && i + 1 < argc) {
+            providers = argv[++i];
+        } else if (strcmp(a, "--data") == 0 && i + 1 < argc) {
+            data = argv[++i];
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    hs_log_init("hs-dev", HS_LOG_INFO);
+    if (hs_crypto_init() != 0 || hs_http_global_init() != HS_OK)
+        return 1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return 1;
+    self[n] = '\0';
+    if (strrchr(self, '/') - self >= (long)sizeof(bindir))
+        return 1;
+    snprintf(bindir, sizeof(bindir), "%.*s", (int)(strrchr(self, '/') - self),
+             self);
+
+    /* The data directory: postgres must be able to traverse it. */
+    if (data) {
+        if (mkdir(data, 0755) != 0 && errno != EEXIST) {
+            die("--data: cannot create the directory");
+            return 2;
+        }
+        char real[PATH_MAX];
+
+        if (!realpath(data, real) || strlen(real) >= sizeof(datadir)) {
+            die("--data: cannot resolve the directory (or its path is over "
+                "1023 bytes)");
+            return 2;
+        }
+        memcpy(datadir, real, strlen(real) + 1);
+    } else {
+        snprintf(datadir, sizeof(datadir), "/tmp/hs-dev.XXXXXX");
+        if (!mkdtemp(datadir)) {
+            die("cannot create a temporary directory");
+            return 1;
+        }
+        temp_data = 1;
+    }
+    chmod(datadir, 0755);
+    chown_pg(datadir);
+
+    /* 1. Kafka: the mock cluster lives in this process. */
+    conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk || !(mc = rd_kafka_mock_cluster_new(rk, 3))) {
+        die("cannot create the mock Kafka cluster");
+        goto out;
+    }
+    {
+        static const struct { const char *name; int parts; } topics[] = {
+            {"hs.callbacks", 6}, {"hs.tokens", 6}, {"hs.me", 6},
+            {"hs.audit", 3}, {"hs.dlq", 1}};
+        const char *prefix = getenv("HS_TOPIC_PREFIX");
+
+        for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+            char t[128];
+
+            snprintf(t, sizeof(t), "%s%s", prefix ? prefix : "",
+                     topics[i].name);
+            if (rd_kafka_mock_topic_create(mc, t, topics[i].parts, 3)) {
+                die("cannot create the topics");
+                goto out;
+            }
+        }
+    }
+    snprintf(bootstrap, sizeof(bootstrap), "%s",
+             rd_kafka_mock_cluster_bootstraps(mc));
+
+    /* 2. PostgreSQL. */
+    if (start_postgres(conninfo, sizeof(conninfo)) != 0)
+        goto out;
+    pg_started = 1;
+    if (create_db() != 0 || demo_user(conninfo, token, sizeof(token)) != 0) {
+        die("cannot prepare the database");
+        goto out;
+    }
+
+    /* 3. Secrets and the demo provider. */
+    if (!getenv("HS_SECRET_KEYS") || !*getenv("HS_SECRET_KEYS")) {
+        char key[48], spec[64];
+
+        if (hs_random_token(32, key, sizeof(key)) != HS_OK)
+            goto out;
+        snprintf(spec, sizeof(spec), "dev1:%s", key);
+        setenv("HS_SECRET_KEYS", spec, 1);
+    }
+    if (!getenv("HS_DEMO_CLIENT_SECRET")) {
+        char s[48];
+
+        if (hs_random_token(24, s, sizeof(s)) != HS_OK)
+            goto out;
+        setenv("HS_DEMO_CLIENT_SECRET", s, 1);
+    }
+    if (pipe(pipefd) != 0)
+        goto out;
+    snprintf(prog, sizeof(prog), "%s/hs-demo-provider", bindir);
+    {
+        char *pargv[] = {prog, "--listen", "127.0.0.1:0", NULL};
+        char line[200];
+        FILE *f;
+
+        spawn("hs-demo-provider", pargv, pipefd[1]);
+        close(pipefd[1]);
+        f = fdopen(pipefd[0], "r");
+        if (!f || !fgets(line, sizeof(line), f) ||
+            strncmp(line, "provider ", 9) != 0) {
+            die("the demo provider did not start");
+            if (f)
+                fclose(f);
+            goto out;
+        }
+        fclose(f);
+        line[strcspn(line, "\n")] = '\0';
+        snprintf(provider_url, sizeof(provider_url), "%s", line + 9);
+    }
+    if (write_catalog(providers, provider_url, catalog, sizeof(catalog)) != 0)
+        goto out;
+
+    /* 4. The services, configured by environment. */
+    snprintf(ingress_url, sizeof(ingress_url), "http://127.0.0.1:%ld", port);
+    snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%ld", port);
+    setenv_default("HS_ENV", "dev");
+    setenv("HS_KAFKA_BROKERS", bootstrap, 1);
+    setenv_default("HS_KAFKA_OPTS", "fetch.wait.max.ms=5,linger.ms=2");
+    setenv("HS_PG_URL", conninfo, 1);
+    setenv("HS_PROVIDERS", catalog, 1);
+    setenv("HS_INSECURE_HTTP", "1", 1);
+    setenv("HS_PUBLIC_URL", ingress_url, 1);
+    setenv("HS_LISTEN", listen_at, 1);
+    {
+        static const char *const progs[] = {"hs-ingress", "hs-broadcaster"};
+
+        for (size_t i = 0; i < 2; i++) {
+            char *cargv[] = {prog, NULL};
+
+            snprintf(prog, sizeof(prog), "%s/%s", bindir, progs[i]);
+            spawn(progs[i], cargv, -1);
+        }
+        for (long i = 0; i < workers; i++) {
+            char *cargv[] = {prog, NULL};
+
+            snprintf(prog, sizeof(prog), "%s/hs-exchange", bindir);
+            spawn("hs-exchange", cargv, -1);
+        }
+    }
+    printf("ingress %s\nkafka %s\npostgres %s\ndemo-token %s\nprovider %s\n",
+           ingress_url, bootstrap, conninfo, token, provider_url);
+    fflush(stdout);
+    hs_wipe(token, sizeof(token));
+    if (wait_ready(ingress_url) != 0) {
+        if (running)
+            die("the ingress did not become ready within 60 s");
+        goto out;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    rc = 0;
+    while (running) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+
+        if (pid > 0) {
+            for (int i = 0; i < nchildren; i++) {
+                if (children[i].pid == pid) {
+                    hs_log(HS_LOG_ERROR, "dev.child_exited",
+                           HS_KV_STR("program", children[i].name),
+                           HS_KV_INT("pid", pid),
+                           HS_KV_INT("status", WIFEXITED(status)
+                                                   ? WEXITSTATUS(status)
+                                                   : -WTERMSIG(status)));
+                    children[i].pid = 0;
+                }
+            }
+            continue;
+        }
+        sleep_ms(100);
+    }
+out:
+    hs_log(HS_LOG_INFO, "dev.stopping");
+    stop_children();
+    if (pg_started)
+        stop_postgres();
+    if (mc)
+        rd_kafka_mock_cluster_destroy(mc);
+    if (rk)
+        rd_kafka_destroy(rk);
+    if (temp_data)
+        rm_rf(datadir);
+    return rc;
+}

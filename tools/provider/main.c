@@ -1,0 +1,419 @@
+/*
+ * hs-demo-provider: a development-only OAuth 2.0 provider. It approves
+ * every authorization without asking, so it must never face a real user;
+ * hs-dev and the integration tests use it as the provider "demo".
+ *
+ *   GET  /authorize  checks the request (response_type, client_id, a
+ *                    loopback redirect_uri, PKCE S256, state) and answers
+ *                    302 redirect_uri?code=…&state=… (error=access_denied
+ *                    with --deny)
+ *   POST /token      authorization_code grant: client auth (basic or
+ *                    post), single-use code, PKCE verifier, same
+ *                    redirect_uri; a second use of a code is refused
+ *   GET  /stats      {"token_requests", "codes_issued", "issued": [...]}:
+ *                    how tests check that a code was exchanged once and
+ *                    that the agent holds the exact token issued
+ */
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "hs_crypto.h"
+#include "hs_http.h"
+#include "hs_log.h"
+
+#define MAX_CODES 1024
+#define CODE_TTL_MS 60000
+
+struct code {
+    char code[48];
+    char challenge[44];
+    char redirect_uri[400];
+    char scope[256];
+    int64_t issued_ms;
+    int used;
+};
+
+static struct {
+    const char *client_id;
+    const char *client_secret;
+    int deny;
+    int token_delay_ms;
+    pthread_mutex_t lock;
+    struct code codes[MAX_CODES];
+    size_t next;
+    long token_requests, codes_issued;
+    json_t *issued;
+} P = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static volatile sig_atomic_t running = 1;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    running = 0;
+}
+
+struct req {
+    int seen;
+    char *body;
+    size_t len;
+};
+
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status,
+                                 const char *ctype, char *text)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        strlen(text), text, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret;
+
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status,
+                                 json_t *o)
+{
+    char *text = json_dumps(o, JSON_COMPACT);
+    enum MHD_Result ret = send_text(conn, status, "application/json", text);
+
+    free(text);
+    json_decref(o);
+    return ret;
+}
+
+static enum MHD_Result oauth_error(struct MHD_Connection *conn,
+                                   unsigned status, const char *error)
+{
+    return send_json(conn, status, json_pack("{s:s}", "error", error));
+}
+
+static enum MHD_Result page(struct MHD_Connection *conn, unsigned status,
+                            const char *text)
+{
+    char html[512];
+
+    snprintf(html, sizeof(html),
+             "<!doctype html><title>demo provider</title><h1>Demo provider "
+             "(development only)</h1><p>%s</p>", text);
+    return send_text(conn, status, "text/html; charset=utf-8", html);
+}
+
+static int loopback_uri(const char *u)
+{
+    return strncmp(u, "http://127.0.0.1:", 17) == 0 ||
+           strncmp(u, "http://127.0.0.1/", 17) == 0 ||
+           strncmp(u, "http://localhost:", 17) == 0;
+}
+
+static enum MHD_Result authorize(struct MHD_Connection *conn)
+{
+#define ARG(n) MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, n)
+    const char *rt = ARG("response_type"), *cid = ARG("client_id");
+    const char *ru = ARG("redirect_uri"), *cc = ARG("code_challenge");
+    const char *ccm = ARG("code_challenge_method"), *state = ARG("state");
+    const char *scope = ARG("scope");
+#undef ARG
+    char code[48], q[1400], loc[2048];
+    struct code *c;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (!rt || strcmp(rt, "code") != 0 || !cid ||
+        strcmp(cid, P.client_id) != 0 || !ru || !loopback_uri(ru) ||
+        strlen(ru) >= sizeof(c->redirect_uri) || !cc || strlen(cc) != 43 ||
+        !ccm || strcmp(ccm, "S256") != 0 || !state || strlen(state) > 600)
+        return page(conn, 400, "Bad authorization request.");
+    q[0] = '\0';
+    if (P.deny) {
+        if (hs_http_form_add(q, sizeof(q), "error", "access_denied") ||
+            hs_http_form_add(q, sizeof(q), "state", state))
+            return page(conn, 400, "Bad authorization request.");
+    } else {
+        if (hs_random_token(32, code, sizeof(code)) != HS_OK)
+            return MHD_NO;
+        pthread_mutex_lock(&P.lock);
+        c = &P.codes[P.next++ % MAX_CODES];
+        memset(c, 0, sizeof(*c));
+        snprintf(c->code, sizeof(c->code), "%s", code);
+        snprintf(c->challenge, sizeof(c->challenge), "%s", cc);
+        snprintf(c->redirect_uri, sizeof(c->redirect_uri), "%s", ru);
+        snprintf(c->scope, sizeof(c->scope), "%s", scope ? scope : "");
+        c->issued_ms = hs_now_ms();
+        P.codes_issued++;
+        pthread_mutex_unlock(&P.lock);
+        if (hs_http_form_add(q, sizeof(q), "code", code) ||
+            hs_http_form_add(q, sizeof(q), "state", state))
+            return page(conn, 400, "Bad authorization request.");
+    }
+    snprintf(loc, sizeof(loc), "%s%c%s", ru, strchr(ru, '?') ? '&' : '?', q);
+    resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, "Location", loc);
+    ret = MHD_queue_response(conn, MHD_HTTP_FOUND, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Client authentication: HTTP Basic (RFC 6749 §2.3.1) or in the body. */
+static int client_ok(struct MHD_Connection *conn, const char *body_id,
+                     const char *body_secret)
+{
+    char *pass = NULL;
+    char *user = MHD_basic_auth_get_username_password(conn, &pass);
+    int ok;
+
+    if (user) {
+        ok = pass && strcmp(user, P.client_id) == 0 &&
+             strcmp(pass, P.client_secret) == 0;
+        MHD_free(user);
+        if (pass)
+            MHD_free(pass);
+        return ok;
+    }
+    return body_id && body_secret && strcmp(body_id, P.client_id) == 0 &&
+           strcmp(body_secret, P.client_secret) == 0;
+}
+
+/* Finds a form field in an x-www-form-urlencoded body (decoded in out). */
+static const char *form_get(const char *body, const char *name, char *out,
+                            size_t cap)
+{
+    size_t nl = strlen(name);
+    const char *p = body;
+
+    while (p && *p) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t vl = len - nl - 1;
+
+            if (vl >= cap)
+                return NULL;
+            memcpy(out, p + nl + 1, vl);
+            out[vl] = '\0';
+            for (char *s = out; *s; s++)
+                if (*s == '+')
+                    *s = ' ';
+            out[MHD_http_unescape(out)] = '\0';
+            return out;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
+{
+    char gt[64], code[128], verifier[160], ru[400], cid[256], csec[256];
+    char challenge[44], at[64], rt[64], scope[256];
+    const char *has_cid, *has_sec;
+    struct code *c = NULL;
+
+    pthread_mutex_lock(&P.lock);
+    P.token_requests++;
+    pthread_mutex_unlock(&P.lock);
+    if (P.token_delay_ms > 0) {
+        struct timespec ts = {P.token_delay_ms / 1000,
+                              (P.token_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    has_cid = form_get(body, "client_id", cid, sizeof(cid));
+    has_sec = form_get(body, "client_secret", csec, sizeof(csec));
+    if (!client_ok(conn, has_cid, has_sec))
+        return oauth_error(conn, 401, "invalid_client");
+    if (!form_get(body, "grant_type", gt, sizeof(gt)) ||
+        strcmp(gt, "authorization_code") != 0)
+        return oauth_error(conn, 400, "unsupported_grant_type");
+    if (!form_get(body, "code", code, sizeof(code)) ||
+        !form_get(body, "code_verifier", verifier, sizeof(verifier)) ||
+        !form_get(body, "redirect_uri", ru, sizeof(ru)))
+        return oauth_error(conn, 400, "invalid_request");
+    hs_pkce_challenge(verifier, challenge);
+    pthread_mutex_lock(&P.lock);
+    for (size_t i = 0; i < MAX_CODES; i++)
+        if (P.codes[i].code[0] && strcmp(P.codes[i].code, code) == 0)
+            c = &P.codes[i];
+    if (!c || c->used || hs_now_ms() - c->issued_ms > CODE_TTL_MS ||
+        strcmp(c->challenge, challenge) != 0 ||
+        strcmp(c->redirect_uri, ru) != 0) {
+        if (c)
+            c->used = 1; /* a replayed or wrong code burns it */
+        pthread_mutex_unlock(&P.lock);
+        return oauth_error(conn, 400, "invalid_grant");
+    }
+    c->used = 1;
+    snprintf(scope, sizeof(scope), "%s", c->scope);
+    pthread_mutex_unlock(&P.lock);
+    memcpy(at, "demo_at_", 8);
+    memcpy(rt, "demo_rt_", 8);
+    if (hs_random_token(32, at + 8, sizeof(at) - 8) != HS_OK ||
+        hs_random_token(32, rt + 8, sizeof(rt) - 8) != HS_OK)
+        return MHD_NO;
+    pthread_mutex_lock(&P.lock);
+    json_array_append_new(P.issued, json_pack("{s:s,s:s}", "access_token", at,
+                                              "refresh_token", rt));
+    pthread_mutex_unlock(&P.lock);
+    return send_json(conn, 200,
+                     json_pack("{s:s,s:s,s:i,s:s,s:s}", "access_token", at,
+                               "token_type", "Bearer", "expires_in", 3600,
+                               "refresh_token", rt, "scope", scope));
+}
+
+static enum MHD_Result stats(struct MHD_Connection *conn)
+{
+    json_t *o;
+
+    pthread_mutex_lock(&P.lock);
+    o = json_pack("{s:I,s:I,s:O}", "token_requests",
+                  (json_int_t)P.token_requests, "codes_issued",
+                  (json_int_t)P.codes_issued, "issued", P.issued);
+    pthread_mutex_unlock(&P.lock);
+    return send_json(conn, 200, o);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct req *r = *con_cls;
+
+    (void)cls, (void)version;
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        char *nb;
+
+        if (r->len + *upload_size > 16384)
+            return MHD_NO;
+        nb = realloc(r->body, r->len + *upload_size + 1);
+        if (!nb)
+            return MHD_NO;
+        r->body = nb;
+        memcpy(r->body + r->len, upload, *upload_size);
+        r->len += *upload_size;
+        r->body[r->len] = '\0';
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->seen++)
+        return MHD_YES;
+    if (strcmp(url, "/authorize") == 0 && strcmp(method, "GET") == 0)
+        return authorize(conn);
+    if (strcmp(url, "/token") == 0 && strcmp(method, "POST") == 0)
+        return token(conn, r->body ? r->body : "");
+    if (strcmp(url, "/stats") == 0 && strcmp(method, "GET") == 0)
+        return stats(conn);
+    return oauth_error(conn, 404, "not_found");
+}
+
+static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+    struct req *r = *con_cls;
+
+    (void)cls, (void)conn, (void)toe;
+    if (r) {
+        free(r->body);
+        free(r);
+    }
+    *con_cls = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen_at = "127.0.0.1:0", *secret_env = "HS_DEMO_CLIENT_SECRET";
+    struct sockaddr_in sa;
+    struct MHD_Daemon *d;
+    const union MHD_DaemonInfo *di;
+    char host[64];
+    const char *colon;
+
+    P.client_id = "handshake-demo";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+            listen_at = argv[++i];
+        else if (strcmp(argv[i], "--client-id") == 0 && i + 1 < argc)
+            P.client_id = argv[++i];
+        else if (strcmp(argv[i], "--client-secret-env") == 0 && i + 1 < argc)
+            secret_env = argv[++i];
+        else if (strcmp(argv[i], "--deny") == 0)
+            P.deny = 1;
+        else if (strcmp(argv[i], "--token-delay-ms") == 0 && i + 1 < argc)
+            P.token_delay_ms = (int)strtol(argv[++i], NULL, 10);
+        else {
+            fprintf(argc > 1 && strcmp(argv[i], "--help") == 0 ? stdout
+                                                               : stderr,
+                    "usage: hs-demo-provider [--listen 127.0.0.1:PORT] "
+                    "[--client-id ID] [--client-secret-env VAR] [--deny] "
+                    "[--token-delay-ms N]\nA development-only OAuth provider "
+                    "that approves without asking.\n");
+            return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+        }
+    }
+    hs_log_init("hs-demo-provider", HS_LOG_INFO);
+    if (hs_crypto_init() != 0)
+        return 1;
+    P.client_secret = getenv(secret_env);
+    if (!P.client_secret || !*P.client_secret) {
+        fprintf(stderr, "hs-demo-provider: %s: required but not set\n",
+                secret_env);
+        return 2;
+    }
+    colon = strrchr(listen_at, ':');
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    if (!colon || (size_t)(colon - listen_at) >= sizeof(host)) {
+        fprintf(stderr, "hs-demo-provider: --listen: expected ip:port\n");
+        return 2;
+    }
+    memcpy(host, listen_at, (size_t)(colon - listen_at));
+    host[colon - listen_at] = '\0';
+    sa.sin_port = htons((uint16_t)strtol(colon + 1, NULL, 10));
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "hs-demo-provider: --listen: expected ip:port\n");
+        return 2;
+    }
+    P.issued = json_array();
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                             MHD_USE_ERROR_LOG,
+                         0, NULL, NULL, on_request, NULL,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         MHD_OPTION_THREAD_POOL_SIZE, 2U,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+                         MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "hs-demo-provider: cannot listen on %s\n", listen_at);
+        return 1;
+    }
+    di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    printf("provider http://%s:%u\n", host, di ? di->port : 0);
+    fflush(stdout);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    while (running) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(d);
+    json_decref(P.issued);
+    return 0;
+}
