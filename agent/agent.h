@@ -1,0 +1,92 @@
+/*
+ * agent: the reference agent's modules.
+ *
+ * agent_store keeps the agent's state under its home directory (0700):
+ * config.json (server, brokers, API token, agent and user ids), agent.key
+ * (X25519 key pair) and tokens/<provider>.json, every file 0600 and
+ * written atomically (temp file + rename).
+ *
+ * agent_channel reads the user's partition of hs.me: it is opened at the
+ * partition's high watermark before the URL is shown, so no message for
+ * this connect can be missed, and each message is judged by
+ * agent_channel_handle (a pure function, unit-tested).
+ */
+#ifndef AGENT_H
+#define AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hs_crypto.h"
+#include "hs_err.h"
+#include "hs_event.h"
+
+struct agent_config {
+    char server[256];
+    char brokers[512];
+    char api_token[128];
+    char agent_id[32];
+    char user_id[32];
+};
+
+struct agent_keys {
+    unsigned char pk[HS_BOX_PK_BYTES];
+    unsigned char sk[HS_BOX_SK_BYTES];
+};
+
+struct agent_token {
+    char access_token[4096];
+    char token_type[32];
+    int64_t expires_at;
+    char scopes[512];
+};
+
+/* Resolves the home directory (--home, $HS_AGENT_HOME,
+ * $HOME/.config/hs-agent) into out and creates it 0700. */
+enum hs_err agent_store_home(const char *flag, char *out, size_t cap,
+                             char *err, size_t errlen);
+/* Loads config.json; HS_ERR_NOTFOUND when absent, HS_ERR_DECODE when it
+ * is not what we wrote (err says which file). */
+enum hs_err agent_store_load_config(const char *home, struct agent_config *c,
+                                    char *err, size_t errlen);
+enum hs_err agent_store_save_config(const char *home,
+                                    const struct agent_config *c);
+/* Loads agent.key, creating a new key pair when absent. */
+enum hs_err agent_store_keys(const char *home, struct agent_keys *k,
+                             char *err, size_t errlen);
+enum hs_err agent_store_save_token(const char *home, const char *provider,
+                                   const struct agent_token *t);
+enum hs_err agent_store_load_token(const char *home, const char *provider,
+                                   struct agent_token *t);
+/* Deletes everything the agent stored. */
+void agent_store_clear(const char *home);
+
+/* What a me-channel message means for a connect to `provider`. */
+enum agent_outcome {
+    AGENT_IGNORE = 0,   /* another agent, another provider, undecodable */
+    AGENT_CONNECTED,    /* *tok filled */
+    AGENT_FAILED        /* error filled */
+};
+
+/* Judges one decoded hs.me event for this agent. */
+enum agent_outcome agent_channel_handle(const struct hs_event *ev,
+                                        const char *agent_id,
+                                        const char *provider,
+                                        const struct agent_keys *keys,
+                                        struct agent_token *tok, char *error,
+                                        size_t errlen);
+
+struct agent_channel;
+
+/* Opens the user's partition of hs.me at its high watermark. */
+enum hs_err agent_channel_open(const char *brokers, const char *user_id,
+                               struct agent_channel **out, char *err,
+                               size_t errlen);
+/* Waits up to timeout_ms for the next message; HS_OK fills *ev,
+ * HS_ERR_TIMEOUT when none came, HS_ERR_DECODE for a message that is not
+ * an event (skip it). */
+enum hs_err agent_channel_next(struct agent_channel *ch, int timeout_ms,
+                               struct hs_event *ev);
+void agent_channel_free(struct agent_channel *ch);
+
+#endif

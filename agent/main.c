@@ -1,0 +1,515 @@
+/*
+ * hs-agent: the reference agent. Parses the command line and runs one
+ * command; state lives in agent_store, the me-channel in agent_channel.
+ *
+ * Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error,
+ * 3 denied or failed, 4 timed out, 130 interrupted.
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "hs_http.h"
+#include "hs_log.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define EXIT_FAILED 3
+#define EXIT_TIMEOUT 4
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+struct opts {
+    const char *server, *brokers, *home;
+    const char *cmd;
+    const char *provider;
+    int with_token, no_browser;
+    long timeout_s;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: hs-agent [--server URL] [--brokers B] [--home DIR] "
+            "COMMAND\n\n"
+            "  login --with-token        read an API token from standard "
+            "input\n"
+            "  connect <p> [--no-browser] [--timeout S]\n"
+            "                            connect a provider; waits on the "
+            "me-channel\n"
+            "  token <p>                 print the stored access token\n"
+            "  listen                    print me-channel events until "
+            "Ctrl-C\n"
+            "  logout                    forget the token, key and tokens\n\n"
+            "--server and --brokers are remembered after login. Home: "
+            "--home,\n$HS_AGENT_HOME or ~/.config/hs-agent. Exit: 0 ok, 1 "
+            "error, 2 usage,\n3 denied or failed, 4 timed out.\n");
+}
+
+static int provider_ok(const char *p)
+{
+    size_t n = strlen(p);
+
+    if (n == 0 || n > 31)
+        return 0;
+    for (; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9')))
+            return 0;
+    return 1;
+}
+
+/* Parses argv into *o; 0 ok, else prints why and returns EXIT_USAGE. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->timeout_s = 600;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            o->cmd = "help";
+            return 0;
+        } else if (strcmp(a, "--server") == 0 && i + 1 < argc) {
+            o->server = argv[++i];
+        } else if (strcmp(a, "--brokers") == 0 && i + 1 < argc) {
+            o->brokers = argv[++i];
+        } else if (strcmp(a, "--home") == 0 && i + 1 < argc) {
+            o->home = argv[++i];
+        } else if (strcmp(a, "--with-token") == 0) {
+            o->with_token = 1;
+        } else if (strcmp(a, "--no-browser") == 0) {
+            o->no_browser = 1;
+        } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
+            char *end;
+
+            o->timeout_s = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || o->timeout_s < 1 ||
+                o->timeout_s > 86400) {
+                fprintf(stderr, "hs-agent: --timeout: expected seconds, 1 to "
+                                "86400\n");
+                return EXIT_USAGE;
+            }
+        } else if (a[0] == '-') {
+            fprintf(stderr, "hs-agent: unknown option %s\n", a);
+            return EXIT_USAGE;
+        } else if (!o->cmd) {
+            o->cmd = a;
+        } else if (!o->provider) {
+            o->provider = a;
+        } else {
+            fprintf(stderr, "hs-agent: unexpected argument %s\n", a);
+            return EXIT_USAGE;
+        }
+    }
+    if (!o->cmd) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if ((strcmp(o->cmd, "connect") == 0 || strcmp(o->cmd, "token") == 0 ||
+         (strcmp(o->cmd, "login") == 0 && !o->with_token)) &&
+        (!o->provider || !provider_ok(o->provider))) {
+        fprintf(stderr, "hs-agent: %s needs a provider name ([A-Za-z0-9])\n",
+                o->cmd);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int allow_http(const char *server)
+{
+    const char *e = getenv("HS_INSECURE_HTTP");
+
+    return (e && strcmp(e, "1") == 0) ||
+           strncmp(server, "http://127.0.0.1", 16) == 0 ||
+           strncmp(server, "http://localhost", 16) == 0 ||
+           strncmp(server, "http://[::1]", 12) == 0;
+}
+
+/* Calls the server; HS_OK with *out the parsed JSON body (or NULL). */
+static enum hs_err api(const struct agent_config *c, const char *method,
+                       const char *path, json_t *body, long *status,
+                       json_t **out)
+{
+    char url[512];
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct hs_http_request req = {
+        .method = method, .url = url, .body = text,
+        .body_len = text ? strlen(text) : 0,
+        .content_type = text ? "application/json" : NULL,
+        .bearer = c->api_token[0] ? c->api_token : NULL,
+        .accept = "application/json", .timeout_ms = 15000,
+        .allow_http = allow_http(c->server)};
+    struct hs_http_response res;
+    enum hs_err rc;
+
+    snprintf(url, sizeof(url), "%s%s", c->server, path);
+    rc = hs_http_do(&req, &res);
+    free(text);
+    if (rc != HS_OK)
+        return rc;
+    *status = res.status;
+    *out = json_loadb(res.body, res.len, 0, NULL);
+    hs_http_response_cleanup(&res);
+    return HS_OK;
+}
+
+static void say_server_error(long status, json_t *body)
+{
+    const char *m = json_string_value(json_object_get(body, "message"));
+
+    fprintf(stderr, "hs-agent: the server answered %ld%s%s\n", status,
+            m ? ": " : "", m ? m : "");
+}
+
+static int need_login(const char *home, struct agent_config *c)
+{
+    char err[600];
+    enum hs_err rc = agent_store_load_config(home, c, err, sizeof(err));
+
+    if (rc == HS_ERR_NOTFOUND || (rc == HS_OK && !c->api_token[0])) {
+        fprintf(stderr, "hs-agent: not logged in: run hs-agent login "
+                        "--with-token first\n");
+        return EXIT_USAGE;
+    }
+    if (rc != HS_OK) {
+        fprintf(stderr, "hs-agent: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int cmd_login(const struct opts *o, const char *home)
+{
+    struct agent_config c;
+    struct agent_keys k;
+    char line[600], err[600], pk64[48], host[64] = "agent", name[100];
+    json_t *me = NULL, *reg = NULL;
+    const char *who;
+    long status = 0;
+    size_t n;
+
+    if (!o->with_token) {
+        fprintf(stderr, "hs-agent: sign-in with a provider is not available "
+                        "yet; use login --with-token\n");
+        return EXIT_USAGE;
+    }
+    memset(&c, 0, sizeof(c));
+    if (agent_store_load_config(home, &c, err, sizeof(err)) == HS_ERR_DECODE)
+        memset(&c, 0, sizeof(c));
+    if (o->server)
+        snprintf(c.server, sizeof(c.server), "%s", o->server);
+    if (o->brokers)
+        snprintf(c.brokers, sizeof(c.brokers), "%s", o->brokers);
+    if (!c.server[0]) {
+        fprintf(stderr, "hs-agent: --server is required the first time\n");
+        return EXIT_USAGE;
+    }
+    if (!fgets(line, sizeof(line), stdin)) {
+        fprintf(stderr, "hs-agent: no token on standard input\n");
+        return EXIT_USAGE;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    n = strlen(line);
+    if (n == 0 || n >= sizeof(c.api_token)) {
+        hs_wipe(line, sizeof(line));
+        fprintf(stderr, "hs-agent: the token on standard input is empty or "
+                        "too long\n");
+        return EXIT_USAGE;
+    }
+    memcpy(c.api_token, line, n + 1);
+    hs_wipe(line, sizeof(line));
+    if (api(&c, "GET", "/api/me", NULL, &status, &me) != HS_OK) {
+        fprintf(stderr, "hs-agent: cannot reach %s\n", c.server);
+        return EXIT_RUNTIME;
+    }
+    if (status == 401) {
+        json_decref(me);
+        fprintf(stderr, "hs-agent: the token was refused\n");
+        return EXIT_FAILED;
+    }
+    if (status != 200) {
+        say_server_error(status, me);
+        json_decref(me);
+        return EXIT_RUNTIME;
+    }
+    if (agent_store_keys(home, &k, err, sizeof(err)) != HS_OK ||
+        hs_b64url_encode(k.pk, sizeof(k.pk), pk64, sizeof(pk64)) != HS_OK) {
+        json_decref(me);
+        fprintf(stderr, "hs-agent: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    gethostname(host, sizeof(host) - 1);
+    snprintf(name, sizeof(name), "%s hs-agent", host);
+    {
+        json_t *body = json_pack("{s:s,s:s}", "public_key", pk64, "name", name);
+
+        if (api(&c, "POST", "/api/agents", body, &status, &reg) != HS_OK ||
+            status != 201) {
+            json_decref(body);
+            if (reg)
+                say_server_error(status, reg);
+            else
+                fprintf(stderr, "hs-agent: cannot register this agent\n");
+            json_decref(reg);
+            json_decref(me);
+            return EXIT_RUNTIME;
+        }
+        json_decref(body);
+    }
+    snprintf(c.agent_id, sizeof(c.agent_id), "%s",
+             json_string_value(json_object_get(reg, "agent_id")));
+    snprintf(c.user_id, sizeof(c.user_id), "%s",
+             json_string_value(json_object_get(
+                 json_object_get(me, "user"), "id")));
+    if (agent_store_save_config(home, &c) != HS_OK) {
+        fprintf(stderr, "hs-agent: cannot write %s/config.json\n", home);
+        json_decref(reg);
+        json_decref(me);
+        return EXIT_RUNTIME;
+    }
+    who = json_string_value(json_object_get(json_object_get(me, "user"),
+                                            "email"));
+    if (!who || !*who)
+        who = c.user_id;
+    printf("signed in as %s\n", who);
+    json_decref(reg);
+    json_decref(me);
+    hs_wipe(&k, sizeof(k));
+    hs_wipe(&c, sizeof(c));
+    return 0;
+}
+
+static int cmd_connect(const struct opts *o, const char *home)
+{
+    struct agent_config c;
+    struct agent_keys k;
+    struct agent_channel *ch = NULL;
+    struct hs_event *ev = NULL;
+    struct agent_token tok;
+    char err[600], url[700], reason[400];
+    json_t *body = NULL, *res = NULL;
+    const char *code, *user_code;
+    long status = 0;
+    int64_t deadline;
+    int rc;
+
+    if ((rc = need_login(home, &c)) != 0)
+        return rc;
+    if (o->server)
+        snprintf(c.server, sizeof(c.server), "%s", o->server);
+    if (o->brokers)
+        snprintf(c.brokers, sizeof(c.brokers), "%s", o->brokers);
+    if (!c.brokers[0]) {
+        fprintf(stderr, "hs-agent: --brokers is needed to listen on the "
+                        "me-channel\n");
+        return EXIT_USAGE;
+    }
+    if (agent_store_keys(home, &k, err, sizeof(err)) != HS_OK) {
+        fprintf(stderr, "hs-agent: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    /* Open the channel first: nothing sent after this can be missed. */
+    err[0] = '\0';
+    if (agent_channel_open(c.brokers, c.user_id, &ch, err, sizeof(err)) !=
+        HS_OK) {
+        fprintf(stderr, "hs-agent: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    body = json_pack("{s:s}", "agent_id", c.agent_id);
+    if (api(&c, "POST", "/api/provider-auth-code", body, &status, &res) !=
+        HS_OK) {
+        fprintf(stderr, "hs-agent: cannot reach %s\n", c.server);
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    if (status != 201) {
+        say_server_error(status, res);
+        rc = status == 401 ? EXIT_FAILED : EXIT_RUNTIME;
+        goto out;
+    }
+    code = json_string_value(json_object_get(res, "code"));
+    user_code = json_string_value(json_object_get(res, "user_code"));
+    if (!code || !user_code) {
+        fprintf(stderr, "hs-agent: the server's answer is not understood\n");
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    snprintf(url, sizeof(url), "%s/web/provider-auth/%s?code=%s", c.server,
+             o->provider, code);
+    printf("Open this URL in your browser to connect %s:\n  %s\n"
+           "Check that the page shows the code: %s\n"
+           "Waiting for %s… (Ctrl-C to cancel)\n",
+           o->provider, url, user_code, o->provider);
+    fflush(stdout);
+    if (!o->no_browser) {
+        pid_t pid = fork();
+
+        if (pid == 0) {
+            dup2(2, 1);
+            execlp("xdg-open", "xdg-open", url, (char *)NULL);
+            fprintf(stderr, "hs-agent: no browser opener (xdg-open); open "
+                            "the URL yourself\n");
+            _exit(127);
+        }
+    }
+    hs_wipe(url, sizeof(url));
+    ev = malloc(sizeof(*ev));
+    if (!ev) {
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    deadline = hs_now_ms() + o->timeout_s * 1000;
+    rc = EXIT_TIMEOUT;
+    while (!interrupted && hs_now_ms() < deadline) {
+        enum agent_outcome oc;
+
+        if (agent_channel_next(ch, 200, ev) != HS_OK)
+            continue;
+        oc = agent_channel_handle(ev, c.agent_id, o->provider, &k, &tok,
+                                  reason, sizeof(reason));
+        hs_event_wipe(ev);
+        if (oc == AGENT_CONNECTED) {
+            if (agent_store_save_token(home, o->provider, &tok) != HS_OK) {
+                fprintf(stderr, "hs-agent: cannot store the token\n");
+                rc = EXIT_RUNTIME;
+            } else {
+                printf("connected %s\n", o->provider);
+                rc = 0;
+            }
+            hs_wipe(&tok, sizeof(tok));
+            break;
+        }
+        if (oc == AGENT_FAILED) {
+            printf("connect failed: %s\n", reason);
+            rc = EXIT_FAILED;
+            break;
+        }
+    }
+    if (interrupted)
+        rc = 130;
+    else if (rc == EXIT_TIMEOUT)
+        printf("timed out waiting for %s\n", o->provider);
+out:
+    json_decref(body);
+    json_decref(res);
+    free(ev);
+    agent_channel_free(ch);
+    hs_wipe(&k, sizeof(k));
+    hs_wipe(&c, sizeof(c));
+    return rc;
+}
+
+static int cmd_listen(const struct opts *o, const char *home)
+{
+    struct agent_config c;
+    struct agent_keys k;
+    struct agent_channel *ch = NULL;
+    struct hs_event *ev;
+    struct agent_token tok;
+    char err[600], reason[400];
+    int rc;
+
+    if ((rc = need_login(home, &c)) != 0)
+        return rc;
+    if (o->brokers)
+        snprintf(c.brokers, sizeof(c.brokers), "%s", o->brokers);
+    if (agent_store_keys(home, &k, err, sizeof(err)) != HS_OK ||
+        agent_channel_open(c.brokers, c.user_id, &ch, err, sizeof(err)) !=
+            HS_OK) {
+        fprintf(stderr, "hs-agent: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    ev = malloc(sizeof(*ev));
+    printf("listening on the me-channel (Ctrl-C to stop)\n");
+    fflush(stdout);
+    while (ev && !interrupted) {
+        enum agent_outcome oc;
+
+        if (agent_channel_next(ch, 200, ev) != HS_OK ||
+            strcmp(ev->agent_id, c.agent_id) != 0)
+            continue;
+        oc = agent_channel_handle(ev, c.agent_id, ev->provider, &k, &tok,
+                                  reason, sizeof(reason));
+        if (oc == AGENT_CONNECTED)
+            agent_store_save_token(home, ev->provider, &tok) == HS_OK
+                ? (void)0
+                : (void)fprintf(stderr, "hs-agent: cannot store token\n");
+        printf("%s %s%s%s\n", hs_event_type_name(ev->type), ev->provider,
+               oc == AGENT_FAILED ? " " : "", oc == AGENT_FAILED ? reason : "");
+        fflush(stdout);
+        hs_event_wipe(ev);
+        hs_wipe(&tok, sizeof(tok));
+    }
+    free(ev);
+    agent_channel_free(ch);
+    hs_wipe(&k, sizeof(k));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    char home[512], err[600];
+    struct sigaction sa;
+    enum hs_log_level lv = HS_LOG_WARN;
+    const char *lvs = getenv("HS_LOG_LEVEL");
+    int rc = parse_args(argc, argv, &o);
+
+    if (rc != 0)
+        return rc;
+    if (strcmp(o.cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (lvs)
+        hs_log_level_parse(lvs, &lv);
+    hs_log_init("hs-agent", lv);
+    if (hs_crypto_init() != 0 || hs_http_global_init() != HS_OK)
+        return EXIT_RUNTIME;
+    if (agent_store_home(o.home, home, sizeof(home), err, sizeof(err)) !=
+        HS_OK) {
+        fprintf(stderr, "hs-agent: %s\n", err);
+        return EXIT_USAGE;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (strcmp(o.cmd, "login") == 0)
+        return cmd_login(&o, home);
+    if (strcmp(o.cmd, "connect") == 0)
+        return cmd_connect(&o, home);
+    if (strcmp(o.cmd, "listen") == 0)
+        return cmd_listen(&o, home);
+    if (strcmp(o.cmd, "token") == 0) {
+        struct agent_token t;
+
+        if (agent_store_load_token(home, o.provider, &t) != HS_OK) {
+            fprintf(stderr, "hs-agent: %s is not connected\n", o.provider);
+            return EXIT_RUNTIME;
+        }
+        printf("%s\n", t.access_token);
+        hs_wipe(&t, sizeof(t));
+        return 0;
+    }
+    if (strcmp(o.cmd, "logout") == 0) {
+        agent_store_clear(home);
+        printf("logged out: removed the API token, key pair and tokens in "
+               "%s\n", home);
+        return 0;
+    }
+    fprintf(stderr, "hs-agent: unknown command %s\n", o.cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}
