@@ -11,8 +11,9 @@
  *                    post), single-use code, PKCE verifier, same
  *                    redirect_uri; a second use of a code is refused
  *   GET  /stats      {"token_requests", "codes_issued", "issued": [...]}:
- *                    how tests check that a code was exchanged once and
- *                    that the agent holds the exact token issued
+ *                    how tests check that a code was exchanged once, that
+ *                    the agent holds the exact token issued, and that no
+ *                    code, verifier or token leaked anywhere
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -262,8 +263,10 @@ static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
         hs_random_token(32, rt + 8, sizeof(rt) - 8) != HS_OK)
         return MHD_NO;
     pthread_mutex_lock(&P.lock);
-    json_array_append_new(P.issued, json_pack("{s:s,s:s}", "access_token", at,
-                                              "refresh_token", rt));
+    json_array_append_new(P.issued,
+                          json_pack("{s:s,s:s,s:s,s:s}", "access_token", at,
+                                    "refresh_token", rt, "code", code,
+                                    "code_verifier", verifier));
     pthread_mutex_unlock(&P.lock);
     return send_json(conn, 200,
                      json_pack("{s:s,s:s,s:i,s:s,s:s}", "access_token", at,

@@ -1,0 +1,333 @@
+"""Integration harness: starts the real stack (hs-dev: mock Kafka cluster,
+private PostgreSQL, demo provider, hs-ingress, hs-exchange x2,
+hs-broadcaster) and gives tests a browser with a cookie jar, an agent,
+kcat and psql. Standard library only. Every wait is bounded.
+"""
+import base64
+import http.cookiejar
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def b64url(n):
+    return base64.urlsafe_b64encode(os.urandom(n)).rstrip(b"=").decode()
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def location(self):
+        return self.headers.get("Location")
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Browser:
+    """A browser that keeps cookies and follows no redirect by itself."""
+
+    def __init__(self):
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), NoRedirect())
+
+    def request(self, url, data=None, headers=None, method=None):
+        req = urllib.request.Request(url, data=data, headers=headers or {},
+                                     method=method)
+        try:
+            with self.opener.open(req, timeout=15) as r:
+                return Response(r.status, r.headers, r.read())
+        except urllib.error.HTTPError as e:
+            return Response(e.code, e.headers, e.read())
+
+    def get(self, url, **kw):
+        return self.request(url, **kw)
+
+    def post_form(self, url, fields):
+        return self.request(url, urllib.parse.urlencode(fields).encode(),
+                            {"Content-Type":
+                             "application/x-www-form-urlencoded"}, "POST")
+
+
+def api(url, token=None, body=None, method=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    data = json.dumps(body).encode() if body is not None else None
+    return Browser().request(url, data, headers, method)
+
+
+class Stack:
+    """One hs-dev with its own data directory, keys and log file."""
+
+    def __init__(self, bindir, extra_env=None, workers=2, providers=None):
+        self.bindir = bindir
+        self.tmp = tempfile.mkdtemp(prefix="hs-it.")
+        os.chmod(self.tmp, 0o755)
+        self.data = os.path.join(self.tmp, "data")
+        self.log_path = os.path.join(self.tmp, "stack.log")
+        self.port = free_port()
+        self.env = dict(os.environ)
+        self.env.update({
+            "HS_SECRET_KEYS": "it1:" + b64url(32),
+            "HS_DEMO_CLIENT_SECRET": b64url(24),
+            "HS_KAFKA_OPTS": "fetch.wait.max.ms=5,linger.ms=2",
+            "HS_LOG_LEVEL": "debug",
+        })
+        self.env.update(extra_env or {})
+        args = [os.path.join(bindir, "hs-dev"), "--port", str(self.port),
+                "--data", self.data, "--workers", str(workers)]
+        if providers:
+            path = os.path.join(self.tmp, "providers.json")
+            with open(path, "w") as f:
+                json.dump(providers, f)
+            args += ["--providers", path]
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                     stderr=self.log, env=self.env)
+        self.info = {}
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                raise RuntimeError("hs-dev exited early; see " + self.log_path)
+            key, _, value = line.strip().partition(" ")
+            if key == "ready":
+                break
+            self.info[key] = value
+        else:
+            raise RuntimeError("hs-dev not ready in 90 s")
+        self.ingress = self.info["ingress"]
+        self.kafka = self.info["kafka"]
+        self.pg = self.info["postgres"]
+        self.token = self.info["demo-token"]
+        self.provider = self.info["provider"]
+        self.extra = []
+        self.env["HS_KAFKA_BROKERS"] = self.kafka
+        self.env["HS_PG_URL"] = self.pg
+        self.env["HS_PROVIDERS"] = os.path.join(self.data, "providers.json")
+        self.env["HS_INSECURE_HTTP"] = "1"
+        # The consumer groups of the mock cluster take a few seconds to
+        # form: wait until a first connect works before testing.
+
+    def start_ingress(self, **env):
+        """Starts another hs-ingress on the same PostgreSQL and keys."""
+        port = free_port()
+        e = dict(self.env)
+        e.update({"HS_LISTEN": "127.0.0.1:%d" % port,
+                  "HS_PUBLIC_URL": "http://127.0.0.1:%d" % port})
+        e.update(env)
+        p = subprocess.Popen([os.path.join(self.bindir, "hs-ingress")],
+                             stdout=self.log, stderr=self.log, env=e)
+        self.extra.append(p)
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2)
+                return url
+            except Exception:
+                time.sleep(0.1)
+        raise RuntimeError("extra ingress did not start")
+
+    def stop(self):
+        for p in self.extra:
+            p.terminate()
+        for p in self.extra:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+    # ---- tools --------------------------------------------------------
+    def stats(self):
+        with urllib.request.urlopen(self.provider + "/stats", timeout=5) as r:
+            return json.load(r)
+
+    def psql(self, sql):
+        out = subprocess.run(["psql", self.pg, "-Atc", sql], check=True,
+                             capture_output=True, timeout=30)
+        return out.stdout.decode().strip()
+
+    def kcat_list(self, topic):
+        """[(partition, offset, key)] of every message in topic."""
+        out = subprocess.run(
+            ["kcat", "-b", self.kafka, "-C", "-t", topic, "-o", "beginning",
+             "-e", "-q", "-f", "%p %o %k\\n"], capture_output=True,
+            timeout=60).stdout.decode()
+        return [tuple(l.split(" ", 2)) for l in out.splitlines() if l]
+
+    def kcat_raw(self, topic):
+        """All payloads of topic concatenated (for secret scans)."""
+        return subprocess.run(
+            ["kcat", "-b", self.kafka, "-C", "-t", topic, "-o", "beginning",
+             "-e", "-q", "-f", "%k\\n%s\\n"], capture_output=True,
+            timeout=60).stdout
+
+    def kcat_get(self, topic, partition, offset):
+        return subprocess.run(
+            ["kcat", "-b", self.kafka, "-C", "-t", topic, "-p",
+             str(partition), "-o", str(offset), "-c", "1", "-e", "-q", "-f",
+             "%s"], capture_output=True, timeout=60).stdout
+
+    def kcat_put(self, topic, partition, key, payload):
+        path = os.path.join(self.tmp, "msg.bin")
+        with open(path, "wb") as f:
+            f.write(payload)
+        subprocess.run(["kcat", "-b", self.kafka, "-P", "-t", topic, "-p",
+                        str(partition), "-k", key, path], check=True,
+                       capture_output=True, timeout=60)
+
+    def agent(self, home=None):
+        return Agent(self, home or tempfile.mkdtemp(dir=self.tmp))
+
+
+class Agent:
+    def __init__(self, stack, home):
+        self.stack = stack
+        self.home = home
+        self.bin = os.path.join(stack.bindir, "hs-agent")
+        self.env = dict(stack.env)
+
+    def run(self, *args, stdin=None, timeout=60):
+        return subprocess.run([self.bin, "--home", self.home] + list(args),
+                              input=stdin, capture_output=True,
+                              timeout=timeout, env=self.env)
+
+    def login(self, token=None, server=None):
+        r = self.run("--server", server or self.stack.ingress, "--brokers",
+                     self.stack.kafka, "login", "--with-token",
+                     stdin=((token or self.stack.token) + "\n").encode())
+        assert r.returncode == 0, r.stderr
+        return r
+
+    def start_connect(self, provider="demo", timeout=60, server=None):
+        """Starts `connect`; returns (process, url, user_code)."""
+        args = [self.bin, "--home", self.home]
+        if server:
+            args += ["--server", server]
+        p = subprocess.Popen(args + ["connect", provider, "--no-browser",
+                                     "--timeout", str(timeout)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.env)
+        url = code = None
+        deadline = time.time() + 30
+        while time.time() < deadline and not (url and code):
+            line = p.stdout.readline().decode()
+            if not line:
+                break
+            if line.startswith("  http"):
+                url = line.strip()
+            m = re.search(r"shows the code: (\S+)", line)
+            if m:
+                code = m.group(1)
+        assert url and code, "the agent printed no URL: %r" % (
+            p.stderr.read() if p.poll() is not None else "")
+        return p, url, code
+
+    @staticmethod
+    def finish(p, timeout=60):
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, out.decode(), err.decode()
+
+
+def csrf_of(page):
+    m = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert m, "no csrf field in the page"
+    return m.group(1)
+
+
+def browser_to_provider(browser, url):
+    """Confirmation page -> POST -> the provider's authorize URL."""
+    r = browser.get(url)
+    if r.status == 302:  # remembered browser
+        return r.location
+    assert r.status == 200, (r.status, r.text)
+    r = browser.post_form(url, {"csrf": csrf_of(r.text)})
+    assert r.status == 302, (r.status, r.text)
+    return r.location
+
+
+def wait_for(cond, timeout=30, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def run_tests(tests, stack):
+    passed = failed = 0
+    for t in tests:
+        name = t.__name__
+        t0 = time.time()
+        try:
+            t(stack)
+            passed += 1
+            print("PASS %s (%.1fs)" % (name, time.time() - t0), flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL %s" % name, flush=True)
+            traceback.print_exc()
+    return passed, failed
+
+
+def main(tests, **stack_kw):
+    bindir = sys.argv[1]
+    if not shutil.which("kcat") or not shutil.which("psql"):
+        print("kcat and psql are required (scripts/setup installs them)")
+        sys.exit(1)
+    stack = Stack(bindir, **stack_kw)
+    try:
+        passed, failed = run_tests(tests, stack)
+    finally:
+        stack.stop()
+    if failed:
+        print("stack log: " + stack.log_path)
+        with open(stack.log_path, "rb") as f:
+            sys.stdout.write(f.read()[-6000:].decode("utf-8", "replace"))
+    else:
+        shutil.rmtree(stack.tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)

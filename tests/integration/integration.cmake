@@ -1,0 +1,11 @@
+# Integration tests: the real programs on hs-dev (mock Kafka cluster, real
+# PostgreSQL, demo provider). They need kcat, psql and python3.
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_FOUND)
+  add_test(NAME integration_connect
+    COMMAND ${Python3_EXECUTABLE}
+            ${CMAKE_SOURCE_DIR}/tests/integration/test_connect.py
+            ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(integration_connect PROPERTIES LABELS integration
+    TIMEOUT 600 RUN_SERIAL TRUE)
+endif()
