@@ -1,0 +1,213 @@
+/* hs_worker: the shared consume loop (contract in hs_worker.h). */
+#include "hs_worker.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "hs_http.h"
+#include "hs_log.h"
+
+#define BACKOFF_MAX_MS 5000
+
+static volatile sig_atomic_t running = 1;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    running = 0;
+}
+
+int hs_worker_running(void)
+{
+    return running;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str(pk, strlen(s));
+    msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+enum hs_err hs_worker_dlq_encode(const struct hs_kafka_msg *m,
+                                 const char *svc, const char *reason,
+                                 int64_t now_ms, msgpack_sbuffer *out)
+{
+    msgpack_packer pk;
+
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 8);
+    pack_str(&pk, "topic");
+    pack_str(&pk, m->topic);
+    pack_str(&pk, "partition");
+    msgpack_pack_int32(&pk, m->partition);
+    pack_str(&pk, "offset");
+    msgpack_pack_int64(&pk, m->offset);
+    pack_str(&pk, "key");
+    msgpack_pack_bin(&pk, m->keylen);
+    msgpack_pack_bin_body(&pk, m->key, m->keylen);
+    pack_str(&pk, "payload");
+    msgpack_pack_bin(&pk, m->vallen);
+    msgpack_pack_bin_body(&pk, m->val, m->vallen);
+    pack_str(&pk, "reason");
+    pack_str(&pk, reason);
+    pack_str(&pk, "svc");
+    pack_str(&pk, svc);
+    pack_str(&pk, "ts");
+    msgpack_pack_int64(&pk, now_ms);
+    return HS_OK;
+}
+
+static enum hs_err send_dlq(struct hs_worker *w, const struct hs_worker_def *d,
+                            const struct hs_kafka_msg *m, const char *reason)
+{
+    msgpack_sbuffer sb;
+    char topic[128];
+    enum hs_err rc;
+
+    msgpack_sbuffer_init(&sb);
+    rc = hs_worker_dlq_encode(m, d->svc, reason, hs_now_ms(), &sb);
+    if (rc == HS_OK)
+        rc = hs_kafka_produce_acked(
+            w->producer, hs_config_topic(w->cfg, HS_TOPIC_DLQ, topic,
+                                         sizeof(topic)),
+            m->key, m->keylen, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static void process(struct hs_worker *w, const struct hs_worker_def *d,
+                    struct hs_kafka_consumer *c, struct hs_kafka_msg *m)
+{
+    long backoff = 100;
+
+    for (;;) {
+        char reason[128] = "";
+        enum hs_err rc = d->handle(w, m, reason, sizeof(reason));
+
+        if (rc == HS_OK) {
+            hs_kafka_msg_done(c, m, 1);
+            return;
+        }
+        if (!hs_err_is_retriable(rc)) {
+            if (!reason[0])
+                snprintf(reason, sizeof(reason), "%s", hs_strerror(rc));
+            if (send_dlq(w, d, m, reason) == HS_OK) {
+                hs_log(HS_LOG_WARN, "worker.dead_letter",
+                       HS_KV_STR("topic", m->topic),
+                       HS_KV_INT("partition", m->partition),
+                       HS_KV_INT("offset", m->offset),
+                       HS_KV_STR("reason", reason));
+                hs_kafka_msg_done(c, m, 1);
+                return;
+            }
+            rc = HS_ERR_TRANSIENT; /* the DLQ itself is down: retry */
+        }
+        if (!running) {
+            hs_kafka_msg_done(c, m, 0); /* redelivered after restart */
+            return;
+        }
+        hs_log(HS_LOG_WARN, "worker.retry", HS_KV_STR("topic", m->topic),
+               HS_KV_INT("offset", m->offset),
+               HS_KV_STR("reason", hs_strerror(rc)),
+               HS_KV_INT("backoff_ms", backoff));
+        sleep_ms(backoff);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+}
+
+static void usage(FILE *out, const struct hs_worker_def *d)
+{
+    fprintf(out, "usage: %s [--help] [--check-config]\n"
+                 "Consumes %s in consumer group %s; configured by the "
+                 "environment.\n\n",
+            d->svc, d->topic, d->group);
+    hs_config_print_help(out);
+}
+
+int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
+{
+    static struct hs_config cfg;
+    struct hs_worker w;
+    struct hs_kafka_consumer *c = NULL;
+    char err[512], topic[128];
+    const char *topics[1];
+    int check_only = 0, rc = 1;
+    struct sigaction sa;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout, d);
+            return 0;
+        } else if (strcmp(argv[i], "--check-config") == 0) {
+            check_only = 1;
+        } else {
+            fprintf(stderr, "%s: unknown argument %s\n", d->svc, argv[i]);
+            return 2;
+        }
+    }
+    if (hs_crypto_init() != 0 || hs_http_global_init() != HS_OK)
+        return 1;
+    if (hs_config_load(&cfg, HS_NEED_KAFKA | HS_NEED_PG | HS_NEED_KEYS |
+                                 d->need,
+                       err, sizeof(err)) != HS_OK) {
+        fprintf(stderr, "%s: %s\n", d->svc, err);
+        return 2;
+    }
+    hs_log_init(d->svc, cfg.log_level);
+    memset(&w, 0, sizeof(w));
+    w.cfg = &cfg;
+    if (hs_keyring_new(cfg.secret_keys, &w.kr, err, sizeof(err)) != HS_OK ||
+        (d->init && d->init(&w, err, sizeof(err)) != HS_OK)) {
+        fprintf(stderr, "%s: %s\n", d->svc, err);
+        rc = 2;
+        goto out;
+    }
+    if (check_only) {
+        printf("configuration ok\n");
+        rc = 0;
+        goto out;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    topics[0] = hs_config_topic(&cfg, d->topic, topic, sizeof(topic));
+    if (hs_pg_new(cfg.pg_url, &w.pg, err, sizeof(err)) != HS_OK ||
+        hs_pg_migrate(w.pg, err, sizeof(err)) != HS_OK ||
+        hs_kafka_producer_new(&cfg, &w.producer, err, sizeof(err)) != HS_OK ||
+        hs_kafka_consumer_new(&cfg, d->group, topics, 1, &c, err,
+                              sizeof(err)) != HS_OK) {
+        hs_log(HS_LOG_ERROR, "worker.start_failed", HS_KV_STR("reason", err));
+        goto out;
+    }
+    hs_log(HS_LOG_INFO, "worker.started", HS_KV_STR("group", d->group),
+           HS_KV_STR("topic", topic));
+    while (running) {
+        struct hs_kafka_msg m;
+
+        if (hs_kafka_consumer_poll(c, 100, &m) == HS_OK)
+            process(&w, d, c, &m);
+        if (d->idle)
+            d->idle(&w);
+    }
+    hs_log(HS_LOG_INFO, "worker.stopping");
+    rc = 0;
+out:
+    hs_kafka_consumer_free(c);
+    if (d->cleanup)
+        d->cleanup(&w);
+    hs_kafka_producer_free(w.producer);
+    hs_pg_free(w.pg);
+    hs_keyring_free(w.kr);
+    return rc;
+}

@@ -1,0 +1,65 @@
+/*
+ * hs_worker: the consume loop every worker shares (STYLE §7).
+ *
+ * hs_worker_main() parses --help/--check-config, loads the configuration
+ * (exit 2 naming a bad setting), connects to PostgreSQL (migrating it),
+ * creates the producer and joins the consumer group, then loops:
+ *
+ *   - a message is given to the handler; HS_OK stores its offset
+ *     (effects are durable by then);
+ *   - a retriable error (hs_err_is_retriable) retries the same message
+ *     in place with back-off; on shutdown it is left uncommitted, so it
+ *     is redelivered;
+ *   - any other error sends the original bytes to hs.dlq with the reason
+ *     (msgpack: topic, partition, offset, key, payload, reason, svc, ts),
+ *     then stores the offset: the partition keeps flowing;
+ *   - after each message and when idle, the idle hook runs (the outbox
+ *     relay).
+ *
+ * SIGTERM/SIGINT finish the message in hand, commit, close and exit 0.
+ */
+#ifndef HS_WORKER_H
+#define HS_WORKER_H
+
+#include <msgpack.h>
+#include <stddef.h>
+
+#include "hs_config.h"
+#include "hs_crypto.h"
+#include "hs_kafka.h"
+#include "hs_pg.h"
+
+struct hs_worker {
+    const struct hs_config *cfg;
+    struct hs_keyring *kr;
+    struct hs_pg *pg;
+    struct hs_kafka_producer *producer;
+    void *arg; /* the program's own state */
+};
+
+struct hs_worker_def {
+    const char *svc;        /* "hs-exchange" */
+    const char *group;      /* consumer group */
+    const char *topic;      /* base topic name consumed */
+    unsigned need;          /* HS_NEED_* beyond Kafka, PG and keys */
+    /* Once after start; non-HS_OK (err filled) exits 2. */
+    enum hs_err (*init)(struct hs_worker *w, char *err, size_t errlen);
+    /* One message; see above. reason: a short machine word for the DLQ. */
+    enum hs_err (*handle)(struct hs_worker *w, const struct hs_kafka_msg *m,
+                          char *reason, size_t reasonlen);
+    void (*idle)(struct hs_worker *w); /* may be NULL */
+    void (*cleanup)(struct hs_worker *w); /* may be NULL */
+};
+
+/* Runs the program; returns its exit code. */
+int hs_worker_main(int argc, char **argv, const struct hs_worker_def *def);
+
+/* 1 while the program has not been asked to stop. */
+int hs_worker_running(void);
+
+/* Encodes a DLQ record of m into out (msgpack). */
+enum hs_err hs_worker_dlq_encode(const struct hs_kafka_msg *m,
+                                 const char *svc, const char *reason,
+                                 int64_t now_ms, msgpack_sbuffer *out);
+
+#endif

@@ -1,0 +1,435 @@
+/* exchange_flow: one callback.received event (contract in exchange_flow.h). */
+#include "exchange_flow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "exchange_request.h"
+#include "exchange_token.h"
+#include "hs_event.h"
+#include "hs_http.h"
+#include "hs_log.h"
+#include "hs_outbox.h"
+#include "hs_state.h"
+
+struct claim {
+    char user_id[32];
+    char flow[16];
+};
+
+enum hs_err exchange_init(struct hs_worker *w, char *err, size_t errlen)
+{
+    struct exchange_ctx *x = calloc(1, sizeof(*x));
+
+    if (!x)
+        return HS_ERR_NOMEM;
+    if (hs_catalog_load(w->cfg->providers, w->cfg->insecure_http, &x->cat,
+                        err, errlen) != HS_OK) {
+        free(x);
+        return HS_ERR_CONFIG;
+    }
+    w->arg = x;
+    return HS_OK;
+}
+
+void exchange_cleanup(struct hs_worker *w)
+{
+    struct exchange_ctx *x = w->arg;
+
+    if (!x)
+        return;
+    hs_catalog_cleanup(&x->cat);
+    free(x);
+    w->arg = NULL;
+}
+
+void exchange_idle(struct hs_worker *w)
+{
+    static int64_t last;
+    int64_t now = hs_now_ms();
+
+    /* After each message, and once a second when idle. */
+    if (now - last < 1000)
+        return;
+    last = now;
+    (void)hs_outbox_relay(w->pg, w->producer, w->cfg, NULL);
+}
+
+/* Encodes ev and adds it to the outbox (inside the caller's transaction). */
+static enum hs_err outbox_event(struct hs_worker *w, const struct hs_event *ev,
+                                const char *key)
+{
+    msgpack_sbuffer sb;
+    enum hs_err rc;
+
+    msgpack_sbuffer_init(&sb);
+    rc = hs_event_encode(ev, &sb);
+    if (rc == HS_OK)
+        rc = hs_outbox_add(w->pg, HS_TOPIC_TOKENS, key, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* Runs one finishing transaction, retrying transient failures in place:
+ * the claim is taken, so giving up here would leave the flow hanging. */
+typedef enum hs_err (*txn_fn)(struct hs_worker *w, void *arg);
+
+static enum hs_err in_txn(struct hs_worker *w, txn_fn fn, void *arg)
+{
+    long backoff = 100;
+
+    for (;;) {
+        enum hs_err rc = hs_pg_begin(w->pg);
+
+        if (rc == HS_OK)
+            rc = fn(w, arg);
+        if (rc == HS_OK)
+            rc = hs_pg_commit(w->pg);
+        else
+            hs_pg_rollback(w->pg);
+        if (rc == HS_OK || !hs_err_is_retriable(rc) || !hs_worker_running())
+            return rc;
+        sleep_ms(backoff);
+        backoff = backoff < 3200 ? backoff * 2 : backoff;
+    }
+}
+
+struct failure {
+    const char *handshake_id;
+    const char *provider;
+    const char *user_id;
+    const char *error;
+    const char *description;
+    const char *only_status; /* status the row must still have */
+};
+
+static enum hs_err fail_txn(struct hs_worker *w, void *arg)
+{
+    struct failure *f = arg;
+    const char *p[4] = {f->handshake_id, f->error,
+                        f->description[0] ? f->description : NULL,
+                        f->only_status};
+    struct hs_event ev;
+    PGresult *res = NULL;
+    enum hs_err rc;
+
+    rc = hs_pg_query(w->pg,
+                     "UPDATE handshakes SET status = 'failed', error = $2, "
+                     "error_description = $3, finished_at = now() WHERE id = "
+                     "$1 AND status = $4 RETURNING 1",
+                     4, p, &res);
+    if (rc != HS_OK)
+        return rc;
+    if (PQntuples(res) != 1) { /* someone else finished it */
+        PQclear(res);
+        return HS_OK;
+    }
+    PQclear(res);
+    hs_event_init(&ev, HS_EV_CONNECT_FAILED, w->cfg->env, hs_now_ms());
+    snprintf(ev.user_id, sizeof(ev.user_id), "%s", f->user_id);
+    snprintf(ev.provider, sizeof(ev.provider), "%s", f->provider);
+    snprintf(ev.handshake_id, sizeof(ev.handshake_id), "%s", f->handshake_id);
+    snprintf(ev.error, sizeof(ev.error), "%s", f->error);
+    snprintf(ev.error_description, sizeof(ev.error_description), "%s",
+             f->description);
+    return outbox_event(w, &ev, f->user_id);
+}
+
+static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
+                             const char *user_id, const char *error,
+                             const char *description)
+{
+    struct failure f = {cb->handshake_id, cb->provider, user_id, error,
+                        description ? description : "", "exchanging"};
+    enum hs_err rc = in_txn(w, fail_txn, &f);
+
+    hs_log(HS_LOG_WARN, "exchange.failed",
+           HS_KV_STR("handshake_id", cb->handshake_id),
+           HS_KV_STR("provider", cb->provider), HS_KV_STR("reason", error));
+    return rc;
+}
+
+struct success {
+    const struct hs_event *cb;
+    const char *user_id;
+    const struct exchange_token *tok;
+    const char *scopes;
+    int64_t expires_at;
+};
+
+static enum hs_err success_txn(struct hs_worker *w, void *arg)
+{
+    struct success *s = arg;
+    const struct hs_event *cb = s->cb;
+    unsigned char access[EXCHANGE_TOKEN_MAX + HS_AEAD_OVERHEAD];
+    unsigned char refresh[EXCHANGE_TOKEN_MAX + HS_AEAD_OVERHEAD];
+    char ad[128], exp[24];
+    size_t alen = 0, rlen = 0, sealed_len;
+    struct hs_event *ev = calloc(1, sizeof(*ev));
+    enum hs_err rc;
+
+    if (!ev)
+        return HS_ERR_NOMEM;
+    snprintf(ad, sizeof(ad), "%s|%s|access", s->user_id, cb->provider);
+    rc = hs_aead_seal(w->kr, HS_KEY_DB, s->tok->access_token,
+                      strlen(s->tok->access_token), ad, strlen(ad), access,
+                      sizeof(access), &alen);
+    if (rc == HS_OK && s->tok->refresh_token[0]) {
+        snprintf(ad, sizeof(ad), "%s|%s|refresh", s->user_id, cb->provider);
+        rc = hs_aead_seal(w->kr, HS_KEY_DB, s->tok->refresh_token,
+                          strlen(s->tok->refresh_token), ad, strlen(ad),
+                          refresh, sizeof(refresh), &rlen);
+    }
+    snprintf(exp, sizeof(exp), "%lld", (long long)s->expires_at);
+    if (rc == HS_OK) {
+        const char *p[7] = {s->user_id, cb->provider, (const char *)access,
+                            rlen ? (const char *)refresh : NULL,
+                            s->tok->token_type, s->scopes, exp};
+        const int lens[7] = {0, 0, (int)alen, (int)rlen, 0, 0, 0};
+        const int fmts[7] = {0, 0, 1, 1, 0, 0, 0};
+
+        rc = hs_pg_query_bin(
+            w->pg,
+            "INSERT INTO provider_tokens (user_id, provider, access_enc, "
+            "refresh_enc, token_type, scopes, expires_at, status, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint = 0 THEN "
+            "NULL ELSE to_timestamp($7::bigint / 1000.0) END, 'active', now())"
+            " ON CONFLICT (user_id, provider) DO UPDATE SET access_enc = "
+            "EXCLUDED.access_enc, refresh_enc = EXCLUDED.refresh_enc, "
+            "token_type = EXCLUDED.token_type, scopes = EXCLUDED.scopes, "
+            "expires_at = EXCLUDED.expires_at, status = 'active', "
+            "updated_at = now()",
+            7, p, lens, fmts, NULL);
+    }
+    if (rc == HS_OK) {
+        const char *p[1] = {cb->handshake_id};
+
+        rc = hs_pg_query(w->pg,
+                         "UPDATE handshakes SET status = 'complete', "
+                         "finished_at = now() WHERE id = $1 AND status = "
+                         "'exchanging'",
+                         1, p, NULL);
+    }
+    if (rc == HS_OK) {
+        hs_event_init(ev, HS_EV_TOKEN_ISSUED, w->cfg->env, hs_now_ms());
+        snprintf(ev->user_id, sizeof(ev->user_id), "%s", s->user_id);
+        snprintf(ev->provider, sizeof(ev->provider), "%s", cb->provider);
+        snprintf(ev->handshake_id, sizeof(ev->handshake_id), "%s",
+                 cb->handshake_id);
+        snprintf(ev->scopes, sizeof(ev->scopes), "%s", s->scopes);
+        snprintf(ev->token_type, sizeof(ev->token_type), "%s",
+                 s->tok->token_type);
+        ev->expires_at = s->expires_at;
+        snprintf(ev->kid, sizeof(ev->kid), "%s", hs_keyring_active_kid(w->kr));
+        snprintf(ad, sizeof(ad), "%s|%s", s->user_id, cb->provider);
+        rc = hs_aead_seal(w->kr, HS_KEY_PIPELINE, s->tok->access_token,
+                          strlen(s->tok->access_token), ad, strlen(ad),
+                          ev->sealed, sizeof(ev->sealed), &sealed_len);
+        ev->sealed_len = sealed_len;
+        if (rc == HS_OK)
+            rc = outbox_event(w, ev, s->user_id);
+    }
+    hs_event_wipe(ev);
+    free(ev);
+    hs_wipe(access, sizeof(access));
+    hs_wipe(refresh, sizeof(refresh));
+    return rc;
+}
+
+/* Claims the handshake. HS_OK fills *cl; HS_ERR_CONFLICT when it is not
+ * ours to exchange (duplicate, finished, or failed here as stale). */
+static enum hs_err claim(struct hs_worker *w, const struct hs_event *cb,
+                         struct claim *cl)
+{
+    const char *p[3] = {cb->handshake_id, cb->provider, NULL};
+    PGresult *res = NULL;
+    enum hs_err rc;
+    char stale[16];
+
+    rc = hs_pg_query(w->pg,
+                     "UPDATE handshakes SET status = 'exchanging', "
+                     "claimed_at = now() WHERE id = $1 AND provider = $2 AND "
+                     "status = 'started' AND expires_at > now() RETURNING "
+                     "coalesce(user_id, ''), flow",
+                     2, p, &res);
+    if (rc != HS_OK)
+        return rc;
+    if (PQntuples(res) == 1) {
+        snprintf(cl->user_id, sizeof(cl->user_id), "%s", PQgetvalue(res, 0, 0));
+        snprintf(cl->flow, sizeof(cl->flow), "%s", PQgetvalue(res, 0, 1));
+        PQclear(res);
+        return HS_OK;
+    }
+    PQclear(res);
+    /* Not claimable: an expired start or a claim a crashed worker left
+     * behind gets its one final state; anything else is a duplicate. */
+    snprintf(stale, sizeof(stale), "%d", EXCHANGE_STALE_S);
+    p[2] = stale;
+    rc = hs_pg_query(w->pg,
+                     "SELECT coalesce(user_id, ''), CASE WHEN status = "
+                     "'started' THEN 'expired' ELSE 'interrupted' END, status"
+                     " FROM handshakes WHERE id = $1 AND provider = $2 AND "
+                     "((status = 'started' AND expires_at <= now()) OR "
+                     "(status = 'exchanging' AND claimed_at < now() - "
+                     "make_interval(secs => $3::int)))",
+                     3, p, &res);
+    if (rc != HS_OK)
+        return rc;
+    if (PQntuples(res) == 1) {
+        struct failure f = {cb->handshake_id, cb->provider,
+                            PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), "",
+                            PQgetvalue(res, 0, 2)};
+
+        rc = in_txn(w, fail_txn, &f);
+        PQclear(res);
+        return rc == HS_OK ? HS_ERR_CONFLICT : rc;
+    }
+    PQclear(res);
+    return HS_ERR_CONFLICT;
+}
+
+/* The provider call. Fills tok; returns HS_OK or a failure with error. */
+static int call_provider(struct hs_worker *w, const struct hs_provider *prov,
+                         const struct exchange_secret *sec,
+                         struct exchange_token *tok, const char **error)
+{
+    struct exchange_request *req = calloc(1, sizeof(*req));
+    struct hs_http_request hr;
+    struct hs_http_response res;
+    enum hs_err rc;
+    int ok = 0;
+
+    if (!req) {
+        *error = "internal_error";
+        return 0;
+    }
+    if (exchange_request_build(prov, sec, req) != HS_OK) {
+        *error = "internal_error";
+        goto out;
+    }
+    memset(&hr, 0, sizeof(hr));
+    hr.method = "POST";
+    hr.url = prov->token_url;
+    hr.body = req->body;
+    hr.body_len = strlen(req->body);
+    hr.content_type = "application/x-www-form-urlencoded";
+    hr.accept = "application/json";
+    hr.timeout_ms = w->cfg->http_timeout_ms;
+    hr.max_body = EXCHANGE_TOKEN_MAX_BODY;
+    hr.allow_http = w->cfg->insecure_http;
+    if (req->basic) {
+        hr.basic_user = req->basic_user;
+        hr.basic_pass = req->basic_pass;
+    }
+    rc = hs_http_do(&hr, &res);
+    if (rc != HS_OK) {
+        *error = rc == HS_ERR_TIMEOUT ? "provider_timeout"
+                                      : "provider_unreachable";
+        goto out;
+    }
+    rc = exchange_token_parse(res.body, res.len, tok);
+    if (rc == HS_OK && res.status == 200 && !tok->error[0]) {
+        ok = 1;
+    } else {
+        *error = tok->error[0] ? tok->error : "invalid_token_response";
+    }
+    hs_http_response_cleanup(&res);
+out:
+    exchange_request_wipe(req);
+    free(req);
+    return ok;
+}
+
+enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
+                            char *reason, size_t reasonlen)
+{
+    struct exchange_ctx *x = w->arg;
+    struct hs_event *cb = calloc(1, sizeof(*cb));
+    struct exchange_secret *sec = calloc(1, sizeof(*sec));
+    struct exchange_token *tok = calloc(1, sizeof(*tok));
+    unsigned char pt[HS_BLOB_MAX];
+    size_t ptlen = 0;
+    const struct hs_provider *prov;
+    const char *error = NULL;
+    struct claim cl;
+    enum hs_err rc = HS_ERR_NOMEM;
+
+    if (!cb || !sec || !tok)
+        goto out;
+    rc = hs_event_decode(m->val, m->vallen, cb);
+    if (rc != HS_OK || cb->type != HS_EV_CALLBACK_RECEIVED) {
+        snprintf(reason, reasonlen, "undecodable_event");
+        rc = HS_ERR_DECODE;
+        goto out;
+    }
+    rc = claim(w, cb, &cl);
+    if (rc == HS_ERR_CONFLICT) {
+        hs_log(HS_LOG_INFO, "exchange.duplicate",
+               HS_KV_STR("handshake_id", cb->handshake_id));
+        rc = HS_OK;
+        goto out;
+    }
+    if (rc != HS_OK)
+        goto out; /* transient: retried in place */
+    hs_log(HS_LOG_INFO, "exchange.claimed",
+           HS_KV_STR("handshake_id", cb->handshake_id),
+           HS_KV_STR("provider", cb->provider));
+    if (hs_aead_open(w->kr, HS_KEY_PIPELINE, cb->sealed, cb->sealed_len,
+                     cb->handshake_id, strlen(cb->handshake_id), pt,
+                     sizeof(pt), &ptlen) != HS_OK ||
+        exchange_secret_parse(pt, ptlen, cb->error[0] == '\0', sec) != HS_OK) {
+        /* Visible failure for the user; the bytes go to the DLQ. */
+        rc = fail_flow(w, cb, cl.user_id, "unreadable_callback", NULL);
+        snprintf(reason, reasonlen, "unreadable_sealed_part");
+        rc = rc == HS_OK ? HS_ERR_CRYPTO : rc;
+        goto out;
+    }
+    prov = hs_catalog_find(&x->cat, cb->provider);
+    if (strcmp(cl.flow, "connect") != 0)
+        rc = fail_flow(w, cb, cl.user_id, "unsupported_flow", NULL);
+    else if (cb->error[0])
+        rc = fail_flow(w, cb, cl.user_id, cb->error, cb->error_description);
+    else if (!prov)
+        rc = fail_flow(w, cb, cl.user_id, "unknown_provider", NULL);
+    else if (!call_provider(w, prov, sec, tok, &error))
+        rc = fail_flow(w, cb, cl.user_id, error, tok->error_description);
+    else {
+        struct success s = {cb, cl.user_id, tok,
+                            tok->scope[0] ? tok->scope : prov->scopes,
+                            tok->expires_in > 0
+                                ? hs_now_ms() + tok->expires_in * 1000
+                                : 0};
+        char fp[17];
+
+        rc = in_txn(w, success_txn, &s);
+        hs_crypto_fingerprint(tok->access_token, fp);
+        hs_log(rc == HS_OK ? HS_LOG_INFO : HS_LOG_ERROR,
+               rc == HS_OK ? "exchange.succeeded" : "exchange.store_failed",
+               HS_KV_STR("handshake_id", cb->handshake_id),
+               HS_KV_STR("provider", cb->provider),
+               HS_KV_STR("fingerprint", fp));
+    }
+    if (rc == HS_OK) /* deliver now rather than at the next idle tick */
+        (void)hs_outbox_relay(w->pg, w->producer, w->cfg, NULL);
+out:
+    hs_wipe(pt, sizeof(pt));
+    if (sec)
+        exchange_secret_wipe(sec);
+    if (tok)
+        exchange_token_wipe(tok);
+    if (cb)
+        hs_event_wipe(cb);
+    free(cb);
+    free(sec);
+    free(tok);
+    return rc;
+}

@@ -1,0 +1,33 @@
+/*
+ * exchange_flow: what hs-exchange does with one callback.received event.
+ *
+ * 1. decode and open the sealed part (HS_KEY_PIPELINE, ad = handshake id);
+ * 2. claim the handshake: a conditional UPDATE (started -> exchanging),
+ *    committed before the provider is called, so a duplicate event or a
+ *    second worker exchanges nothing (a code is used at most once);
+ * 3. exchange the code (never retried once it may have reached the
+ *    provider), or record the provider's error;
+ * 4. in one transaction: the token (encrypted, HS_KEY_DB), the final
+ *    status, and the token.issued / connect.failed event in the outbox.
+ * A claim left "exchanging" by a crashed worker is failed ("interrupted")
+ * when its event comes back after EXCHANGE_STALE_S.
+ */
+#ifndef EXCHANGE_FLOW_H
+#define EXCHANGE_FLOW_H
+
+#include "hs_provider.h"
+#include "hs_worker.h"
+
+#define EXCHANGE_STALE_S 120
+
+struct exchange_ctx {
+    struct hs_catalog cat;
+};
+
+enum hs_err exchange_init(struct hs_worker *w, char *err, size_t errlen);
+enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
+                            char *reason, size_t reasonlen);
+void exchange_idle(struct hs_worker *w);
+void exchange_cleanup(struct hs_worker *w);
+
+#endif

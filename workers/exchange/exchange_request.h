@@ -1,0 +1,66 @@
+/*
+ * exchange_request: the pieces of a code exchange that need no I/O.
+ *
+ * exchange_secret_parse() reads the sealed part of callback.received once
+ * hs_aead_open has authenticated it: JSON {"code","verifier","nonce",
+ * "redirect_uri"} ("code" absent on an error callback).
+ * exchange_request_build() makes the token request body and client
+ * authentication (RFC 6749 §4.1.3, §2.3.1; RFC 7636 §4.5): the form body is
+ * application/x-www-form-urlencoded (Appendix B), and with
+ * client_secret_basic the client id and secret are form-encoded before
+ * they go into HTTP Basic.
+ *
+ * Every struct here holds secrets: wipe it with its _wipe function.
+ */
+#ifndef EXCHANGE_REQUEST_H
+#define EXCHANGE_REQUEST_H
+
+#include <stddef.h>
+
+#include "hs_err.h"
+#include "hs_provider.h"
+
+struct exchange_secret {
+    char code[2048];        /* "" on an error callback */
+    char verifier[129];     /* PKCE verifier (RFC 7636: 43..128 chars) */
+    char nonce[64];
+    char redirect_uri[1024];
+};
+
+/* Parses json[0..len-1]. need_code: 1 when "code" must be present and
+ * non-empty. HS_OK fills *out; HS_ERR_DECODE on anything else (not an
+ * object, wrong types, missing redirect_uri/verifier, over-long values,
+ * control characters); *out untouched then. */
+enum hs_err exchange_secret_parse(const void *json, size_t len, int need_code,
+                                  struct exchange_secret *out) HS_MUST_CHECK;
+
+void exchange_secret_wipe(struct exchange_secret *s);
+
+struct exchange_request {
+    char body[8192];          /* form body */
+    int basic;                /* 1: use basic_user / basic_pass */
+    char basic_user[1024];    /* form-encoded client_id */
+    char basic_pass[2048];    /* form-encoded client_secret */
+};
+
+/* Builds the token request for provider p from s. HS_ERR_TOOBIG when a
+ * value does not fit; HS_ERR_INVALID when s has no code. *out untouched on
+ * failure. code_verifier is sent when s->verifier is not empty. */
+enum hs_err exchange_request_build(const struct hs_provider *p,
+                                   const struct exchange_secret *s,
+                                   struct exchange_request *out) HS_MUST_CHECK;
+
+void exchange_request_wipe(struct exchange_request *r);
+
+/* Appends "name=value" form-encoded (with '&' between pairs) to buf,
+ * whose used length is *used. HS_ERR_TOOBIG if it does not fit (buf and
+ * *used unchanged then). */
+enum hs_err exchange_form_add(char *buf, size_t cap, size_t *used,
+                              const char *name,
+                              const char *value) HS_MUST_CHECK;
+
+/* Form-encodes s into out (NUL-terminated). HS_ERR_TOOBIG if cap short. */
+enum hs_err exchange_form_encode(const char *s, char *out,
+                                 size_t cap) HS_MUST_CHECK;
+
+#endif
