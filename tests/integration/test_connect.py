@@ -72,10 +72,10 @@ def test_remembered_browser_skips_confirmation(stack):
     agent, browser, _, _, rc, _ = connect(stack)
     assert rc == 0
     p, url, _ = agent.start_connect()
-    r = browser.get(url)
+    r = Browser().get(url)  # another browser: asked to confirm
+    assert r.status == 200 and "Continue" in r.text, r.status
+    r = browser.get(url)  # the remembered one goes straight on
     assert r.status == 302 and "/authorize?" in r.location, r.status
-    r = Browser().get(url)  # another browser: asked again
-    assert r.status == 200 and "Continue" in r.text
     p.kill()
     p.wait()
 
