@@ -540,13 +540,13 @@ enum hs_err ingress_http_start(struct ingress *in, uint16_t *port, char *err,
         sa = (struct sockaddr *)&sa4;
     }
     in->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, in, MHD_OPTION_SOCK_ADDR, sa,
+        flags, 0, NULL, NULL, on_request, in,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)in->cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, in,
         MHD_OPTION_CONNECTION_TIMEOUT, 30U,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-        MHD_OPTION_CONNECTION_LIMIT, 20000U,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, 20000U, MHD_OPTION_END);
     if (!in->daemon) {
         snprintf(err, errlen, "HS_LISTEN: cannot listen on %s",
                  in->cfg->listen);
