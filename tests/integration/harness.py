@@ -229,9 +229,11 @@ class Agent:
         self.env = dict(stack.env)
 
     def run(self, *args, stdin=None, timeout=60):
-        return subprocess.run([self.bin, "--home", self.home] + list(args),
-                              input=stdin, capture_output=True,
-                              timeout=timeout, env=self.env)
+        r = subprocess.run([self.bin, "--home", self.home] + list(args),
+                           input=stdin, capture_output=True,
+                           timeout=timeout, env=self.env)
+        assert b"Sanitizer" not in r.stderr, r.stderr.decode()
+        return r
 
     def login(self, token=None, server=None):
         r = self.run("--server", server or self.stack.ingress, "--brokers",
@@ -267,6 +269,7 @@ class Agent:
     @staticmethod
     def finish(p, timeout=60):
         out, err = p.communicate(timeout=timeout)
+        assert b"Sanitizer" not in err, err.decode()
         return p.returncode, out.decode(), err.decode()
 
 
@@ -323,6 +326,15 @@ def main(tests, **stack_kw):
         passed, failed = run_tests(tests, stack)
     finally:
         stack.stop()
+    # Every process of the stack logs here: a sanitizer report or a
+    # service that died while the tests ran fails the run.
+    with open(stack.log_path, "rb") as f:
+        log = f.read()
+    for marker in (b"ERROR: AddressSanitizer", b"runtime error:",
+                   b"ERROR: LeakSanitizer", b'"event":"dev.child_exited"'):
+        if marker in log:
+            failed += 1
+            print("FAIL stack log contains %r" % marker.decode())
     if failed:
         print("stack log: " + stack.log_path)
         with open(stack.log_path, "rb") as f:
