@@ -62,9 +62,11 @@ void ingress_req_set_cookie(struct ingress_req *r, const char *value)
     }
 }
 
-enum MHD_Result ingress_respond_json(struct MHD_Connection *conn,
-                                     struct ingress_req *r, unsigned status,
-                                     json_t *body)
+/* Queues body (stolen) as JSON, with one optional extra header. */
+static enum MHD_Result respond_json(struct MHD_Connection *conn,
+                                    struct ingress_req *r, unsigned status,
+                                    json_t *body, const char *hname,
+                                    const char *hvalue)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     struct MHD_Response *resp;
@@ -79,8 +81,17 @@ enum MHD_Result ingress_respond_json(struct MHD_Connection *conn,
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (hname)
+        MHD_add_response_header(resp, hname, hvalue);
     add_common(resp, r);
     return queue(conn, status, resp);
+}
+
+enum MHD_Result ingress_respond_json(struct MHD_Connection *conn,
+                                     struct ingress_req *r, unsigned status,
+                                     json_t *body)
+{
+    return respond_json(conn, r, status, body, NULL, NULL);
 }
 
 enum MHD_Result ingress_respond_error(struct MHD_Connection *conn,
@@ -88,25 +99,9 @@ enum MHD_Result ingress_respond_error(struct MHD_Connection *conn,
                                       const char *code, const char *message)
 {
     json_t *o = json_pack("{s:s,s:s}", "error", code, "message", message);
-    struct MHD_Response *resp;
-    char *text;
 
-    if (status != 401)
-        return ingress_respond_json(conn, r, status, o);
-    text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        return MHD_NO;
-    resp = MHD_create_response_from_buffer(strlen(text), text,
-                                           MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    add_common(resp, r);
-    return queue(conn, status, resp);
+    return respond_json(conn, r, status, o,
+                        status == 401 ? "WWW-Authenticate" : NULL, "Bearer");
 }
 
 enum MHD_Result ingress_respond_page(struct MHD_Connection *conn,
