@@ -97,9 +97,11 @@ static void program_name(char *buf, size_t cap)
     base = strrchr(argv0, '/');
     base = base ? base + 1 : argv0;
     n = strlen(base);
-    if (n == 0 || n >= cap)
+    if (n == 0 || n >= cap) {
         base = "handshake";
-    snprintf(buf, cap, "%s", base); /* fits: checked above */
+        n = strlen(base);
+    }
+    memcpy(buf, base, n + 1); /* fits: checked above */
 }
 
 enum hs_err hs_pg_new(const char *url, struct hs_pg **out, char *err,

@@ -410,7 +410,7 @@ int main(int argc, char **argv)
     long port = 8080, workers = 2;
     const char *providers = NULL, *data = NULL;
     char conninfo[PATH_MAX + 100], token[64], catalog[PATH_MAX];
-    char bootstrap[512], ingress_url[64], provider_url[128] = "";
+    char bootstrap[512], ingress_url[64], provider_url[200] = "";
     char self[PATH_MAX], prog[PATH_MAX], listen_at[64];
     rd_kafka_t *rk = NULL;
     rd_kafka_mock_cluster_t *mc = NULL;
