@@ -1,0 +1,188 @@
+/* Unit tests of lib/hs_state: the sealed OAuth state (SECURITY 1, 4). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <string.h>
+
+#include "hs_state.h"
+
+#define NOW 1800000000000LL
+#define TTL 600000LL
+
+static struct hs_keyring *kr, *kr2;
+
+static int setup(void **st)
+{
+    char err[100];
+
+    (void)st;
+    if (hs_crypto_init() != 0 ||
+        hs_keyring_new("k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &kr,
+                       err, sizeof(err)) != HS_OK ||
+        hs_keyring_new("k1:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA", &kr2,
+                       err, sizeof(err)) != HS_OK)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    hs_keyring_free(kr);
+    hs_keyring_free(kr2);
+    return 0;
+}
+
+static void sample(struct hs_state *s)
+{
+    memset(s, 0, sizeof(*s));
+    strcpy(s->env, "dev");
+    strcpy(s->handshake_id, "abcdefghijklmnopqrstuv");
+    strcpy(s->provider, "github");
+    s->flow = HS_FLOW_CONNECT;
+    strcpy(s->subject, "user-1");
+    strcpy(s->verifier, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    strcpy(s->nonce, "nnnnnnnnnnnnnnnnnnnnnn");
+    memset(s->binding, 7, sizeof(s->binding));
+    s->issued_ms = NOW;
+}
+
+static void test_state_round_trip_keeps_every_field(void **st)
+{
+    struct hs_state in, out;
+    char s[HS_STATE_MAX], env[32];
+    (void)st;
+
+    sample(&in);
+    assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_OK);
+    assert_int_equal(strncmp(s, "dev.", 4), 0);
+    assert_null(strstr(s, in.verifier)); /* sealed, not signed */
+    assert_int_equal(hs_state_verify(kr, s, NOW + 1000, TTL, &out), HS_OK);
+    assert_memory_equal(&in, &out, sizeof(in));
+    assert_int_equal(hs_state_env(s, env, sizeof(env)), HS_OK);
+    assert_string_equal(env, "dev");
+}
+
+static void test_state_tampered_truncated_or_foreign_is_invalid(void **st)
+{
+    struct hs_state in, out, poison;
+    char s[HS_STATE_MAX], t[HS_STATE_MAX + 8];
+    const char *b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789-_";
+    size_t n;
+    (void)st;
+
+    sample(&in);
+    assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_OK);
+    n = strlen(s);
+    memset(&poison, 0xAB, sizeof(poison));
+    for (size_t i = 4; i < n; i++) { /* every character of the blob */
+        strcpy(t, s);
+        t[i] = t[i] == b64[0] ? b64[1] : b64[0];
+        out = poison;
+        assert_int_not_equal(hs_state_verify(kr, t, NOW, TTL, &out), HS_OK);
+        assert_memory_equal(&out, &poison, sizeof(out)); /* untouched */
+    }
+    for (size_t k = 0; k < n; k++) {
+        memcpy(t, s, k);
+        t[k] = '\0';
+        assert_int_not_equal(hs_state_verify(kr, t, NOW, TTL, &out), HS_OK);
+    }
+    strcpy(t, "prod");
+    strcat(t, s + 3); /* another env prefix: it is the AEAD's ad */
+    assert_int_equal(hs_state_verify(kr, t, NOW, TTL, &out), HS_ERR_INVALID);
+    assert_int_equal(hs_state_verify(kr2, s, NOW, TTL, &out), HS_ERR_INVALID);
+    assert_int_equal(hs_state_verify(kr, "", NOW, TTL, &out), HS_ERR_INVALID);
+    assert_int_equal(hs_state_verify(kr, "dev.", NOW, TTL, &out),
+                     HS_ERR_INVALID);
+    assert_int_equal(hs_state_verify(kr, "DEV.AAAA", NOW, TTL, &out),
+                     HS_ERR_INVALID);
+}
+
+static void test_state_expires_and_refuses_the_future(void **st)
+{
+    struct hs_state in, out;
+    char s[HS_STATE_MAX];
+    (void)st;
+
+    sample(&in);
+    assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_OK);
+    assert_int_equal(hs_state_verify(kr, s, NOW + TTL, TTL, &out), HS_OK);
+    assert_int_equal(hs_state_verify(kr, s, NOW + TTL + 1, TTL, &out),
+                     HS_ERR_EXPIRED);
+    assert_int_equal(hs_state_verify(kr, s, NOW - 60001, TTL, &out),
+                     HS_ERR_EXPIRED);
+}
+
+static void test_state_two_mints_differ_and_max_fields_fit(void **st)
+{
+    struct hs_state in, out;
+    char a[HS_STATE_MAX], b[HS_STATE_MAX];
+    (void)st;
+
+    sample(&in);
+    assert_int_equal(hs_state_mint(kr, &in, a, sizeof(a)), HS_OK);
+    assert_int_equal(hs_state_mint(kr, &in, b, sizeof(b)), HS_OK);
+    assert_string_not_equal(a, b);
+    memset(in.env, 'e', sizeof(in.env) - 1);
+    memset(in.provider, 'p', sizeof(in.provider) - 1);
+    memset(in.subject, 's', sizeof(in.subject) - 1);
+    assert_int_equal(hs_state_mint(kr, &in, a, sizeof(a)), HS_OK);
+    assert_int_equal(hs_state_verify(kr, a, NOW, TTL, &out), HS_OK);
+    assert_string_equal(out.subject, in.subject);
+}
+
+static void test_state_mint_refuses_bad_fields(void **st)
+{
+    struct hs_state in;
+    char s[HS_STATE_MAX];
+    (void)st;
+
+    sample(&in);
+    in.handshake_id[0] = '\0';
+    assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_ERR_INVALID);
+    sample(&in);
+    in.verifier[0] = '\0';
+    assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_ERR_INVALID);
+    sample(&in);
+    strcpy(in.env, "Dev");
+    assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_ERR_INVALID);
+    sample(&in);
+    in.flow = (enum hs_flow)9;
+    assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_ERR_INVALID);
+    sample(&in);
+    strcpy(in.provider, "git\nhub");
+    assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_ERR_INVALID);
+    sample(&in);
+    assert_int_equal(hs_state_mint(kr, &in, s, 10), HS_ERR_TOOBIG);
+}
+
+static void test_flow_names(void **st)
+{
+    enum hs_flow f = HS_FLOW_CONNECT;
+    (void)st;
+
+    assert_string_equal(hs_flow_name(HS_FLOW_LOOPBACK), "loopback");
+    assert_string_equal(hs_flow_name((enum hs_flow)0), "unknown");
+    assert_int_equal(hs_flow_parse("session", &f), HS_OK);
+    assert_int_equal(f, HS_FLOW_SESSION);
+    assert_int_equal(hs_flow_parse("Session", &f), HS_ERR_INVALID);
+    assert_int_equal(f, HS_FLOW_SESSION);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_state_round_trip_keeps_every_field),
+        cmocka_unit_test(test_state_tampered_truncated_or_foreign_is_invalid),
+        cmocka_unit_test(test_state_expires_and_refuses_the_future),
+        cmocka_unit_test(test_state_two_mints_differ_and_max_fields_fit),
+        cmocka_unit_test(test_state_mint_refuses_bad_fields),
+        cmocka_unit_test(test_flow_names),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
