@@ -1,3 +1,4 @@
 # Unit tests of the pure lib/ modules and schemas/ (label unit).
 hs_test(test_hs_crypto LIBS hs_core)
 hs_test(test_hs_state LIBS hs_core)
+hs_test(test_hs_event LIBS hs_core)
