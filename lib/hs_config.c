@@ -249,7 +249,9 @@ static enum hs_err load_var(struct hs_config *cfg, const struct cfg_var *v,
         n = strtol(val, &end, 10);
         snprintf(what, sizeof(what), "expected an integer from %ld to %ld",
                  v->min, v->max);
-        if (errno || end == val || *end || n < v->min || n > v->max)
+        /* strtol skips leading blanks and takes a sign: we do not. */
+        if ((val[0] < '0' || val[0] > '9') || errno || *end || n < v->min ||
+            n > v->max)
             return fail(err, errlen, v, what, val);
         *(int *)(void *)dst = (int)n;
         return HS_OK;

@@ -68,6 +68,9 @@ enum hs_err hs_keyring_new(const char *spec, struct hs_keyring **out,
             snprintf(err, errlen, "HS_SECRET_KEYS: empty");
         return HS_ERR_CONFIG;
     }
+    /* sodium_malloc aborts before sodium_init; it is idempotent. */
+    if (sodium_init() < 0)
+        return HS_ERR_INTERNAL;
     kr = sodium_malloc(sizeof(*kr));
     if (!kr)
         return HS_ERR_NOMEM;

@@ -2,3 +2,4 @@
 hs_test(test_hs_crypto LIBS hs_core)
 hs_test(test_hs_state LIBS hs_core)
 hs_test(test_hs_event LIBS hs_core)
+hs_test(test_hs_config LIBS hs_core)
