@@ -1,0 +1,154 @@
+/* Unit tests of lib/hs_provider: the strict catalog (SPEC §6). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs_provider.h"
+
+#define GOOD_BODY                                                             \
+    "\"authorize_url\":\"https://id.acme.example/authorize\","                \
+    "\"token_url\":\"https://id.acme.example/token\","                        \
+    "\"scopes\":[\"openid\",\"email\"],\"client_id\":\"handshake\","          \
+    "\"client_secret_env\":\"HS_T_SECRET\""
+
+static enum hs_err parse(const char *json, int allow_http,
+                         struct hs_catalog *cat, char *err, size_t errlen)
+{
+    return hs_catalog_parse(json, strlen(json), allow_http, cat, err, errlen);
+}
+
+static void test_good_catalog_parses_with_defaults(void **st)
+{
+    struct hs_catalog cat = {0};
+    const struct hs_provider *p;
+    char err[300];
+    (void)st;
+
+    setenv("HS_T_SECRET", "s3cret", 1);
+    assert_int_equal(parse("{\"providers\":{\"Acme\":{" GOOD_BODY
+                           ",\"token_auth\":\"client_secret_post\","
+                           "\"issuer\":\"https://id.acme.example\"}}}",
+                           0, &cat, err, sizeof(err)), HS_OK);
+    assert_int_equal(cat.n, 1);
+    p = hs_catalog_find(&cat, "ACME");
+    assert_non_null(p);
+    assert_string_equal(p->name, "acme");
+    assert_string_equal(p->scopes, "openid email");
+    assert_string_equal(p->client_secret, "s3cret");
+    assert_int_equal(p->token_auth, HS_AUTH_POST);
+    assert_int_equal(p->pkce, 1);
+    assert_int_equal(p->refresh, 0);
+    assert_null(hs_catalog_find(&cat, "ac me"));
+    assert_null(hs_catalog_find(&cat, "other"));
+    hs_catalog_cleanup(&cat);
+    hs_catalog_cleanup(&cat); /* safe twice */
+}
+
+struct bad {
+    const char *json, *want; /* want: a piece of the error */
+};
+
+static void test_bad_catalogs_name_the_provider_and_key(void **st)
+{
+    static const struct bad bad[] = {
+        {"not json", "not valid JSON"},
+        {"[]", "expected"},
+        {"{\"providers\":{},\"x\":1}", "unknown top-level key"},
+        {"{\"providers\":{\"acme\":{" GOOD_BODY ",\"scope\":\"x\"}}}",
+         "provider \"acme\": unknown key \"scope\""},
+        {"{\"providers\":{\"acme\":{" GOOD_BODY ",\"pkce\":\"yes\"}}}",
+         "\"pkce\""},
+        {"{\"providers\":{\"acme\":{" GOOD_BODY ",\"token_auth\":\"none\"}}}",
+         "token_auth"},
+        {"{\"providers\":{\"acme\":{\"token_url\":\"https://x/t\",\"scopes\":"
+         "[],\"client_id\":\"c\",\"client_secret_env\":\"HS_T_SECRET\"}}}",
+         "\"authorize_url\" is required"},
+        {"{\"providers\":{\"acme\":{" GOOD_BODY
+         ",\"userinfo_url\":\"http://id.acme.example/me\"}}}",
+         "https URL"},
+        {"{\"providers\":{\"ac-me\":{" GOOD_BODY "}}}", "must match"},
+        {"{\"providers\":{\"acme\":{" GOOD_BODY "},\"ACME\":{" GOOD_BODY
+         "}}}", "listed twice"},
+        {"{\"providers\":{\"acme\":{\"authorize_url\":\"https://x/a\","
+         "\"token_url\":\"https://x/t\",\"scopes\":[\"a\"],\"client_id\":"
+         "\"c\",\"client_secret_env\":\"HS_T_UNSET\"}}}",
+         "HS_T_UNSET (its client_secret_env) is not set"},
+        {"{\"providers\":{\"acme\":{" GOOD_BODY ",\"scopes\":[1]}}}",
+         "duplicate"}, /* JSON_REJECT_DUPLICATES */
+    };
+    (void)st;
+
+    setenv("HS_T_SECRET", "s3cret", 1);
+    unsetenv("HS_T_UNSET");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct hs_catalog cat = {(struct hs_provider *)0x1, 77};
+        char err[300] = "";
+
+        if (parse(bad[i].json, 0, &cat, err, sizeof(err)) != HS_ERR_CONFIG)
+            fail_msg("accepted: %s", bad[i].json);
+        assert_ptr_equal(cat.v, (struct hs_provider *)0x1);
+        assert_int_equal(strncmp(err, "HS_PROVIDERS: ", 14), 0);
+        if (!strstr(err, bad[i].want))
+            fail_msg("error \"%s\" lacks \"%s\"", err, bad[i].want);
+        assert_null(strstr(err, "s3cret"));
+    }
+}
+
+static void test_http_urls_only_when_allowed(void **st)
+{
+    struct hs_catalog cat = {0};
+    char err[300];
+    const char *json = "{\"providers\":{\"dev\":{\"authorize_url\":"
+                       "\"http://127.0.0.1:1/a\",\"token_url\":"
+                       "\"http://127.0.0.1:1/t\",\"scopes\":[\"a\"],"
+                       "\"client_id\":\"c\",\"client_secret_env\":"
+                       "\"HS_T_SECRET\"}}}";
+    (void)st;
+
+    setenv("HS_T_SECRET", "s", 1);
+    assert_int_equal(parse(json, 0, &cat, err, sizeof(err)), HS_ERR_CONFIG);
+    assert_int_equal(parse(json, 1, &cat, err, sizeof(err)), HS_OK);
+    hs_catalog_cleanup(&cat);
+}
+
+static void test_shipped_catalog_parses(void **st)
+{
+    struct hs_catalog cat = {0};
+    char err[300];
+    static const char *const names[] = {"GITHUB", "GITLAB", "SLACK",
+                                        "ATLASSIAN", "MICROSOFT", "GOOGLE",
+                                        "BITBUCKET", "LINEAR", "OIDC"};
+    (void)st;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char var[64];
+
+        snprintf(var, sizeof(var), "HS_%s_CLIENT_SECRET", names[i]);
+        setenv(var, "x", 1);
+    }
+    assert_int_equal(hs_catalog_load(HS_SOURCE_DIR "/schemas/providers.json",
+                                     0, &cat, err, sizeof(err)), HS_OK);
+    assert_int_equal(cat.n, 9);
+    assert_non_null(hs_catalog_find(&cat, "GitHub"));
+    hs_catalog_cleanup(&cat);
+    assert_int_equal(hs_catalog_load("/nonexistent.json", 0, &cat, err,
+                                     sizeof(err)), HS_ERR_CONFIG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_catalog_parses_with_defaults),
+        cmocka_unit_test(test_bad_catalogs_name_the_provider_and_key),
+        cmocka_unit_test(test_http_urls_only_when_allowed),
+        cmocka_unit_test(test_shipped_catalog_parses),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
