@@ -115,10 +115,13 @@ static int exists(const char *home, const char *name)
 static int copy_str(json_t *o, const char *key, char *dst, size_t cap,
                     int required)
 {
-    const char *s = json_string_value(json_object_get(o, key));
+    json_t *v = json_object_get(o, key);
+    const char *s = json_string_value(v);
 
-    if (!s)
+    if (!v)
         return !required;
+    if (!s) /* present but not a string: damaged, never "absent" */
+        return 0;
     if (strlen(s) >= cap)
         return 0;
     memcpy(dst, s, strlen(s) + 1);

@@ -1,0 +1,2 @@
+# Unit tests of the agent (label unit).
+hs_test(test_agent LIBS agent_core)

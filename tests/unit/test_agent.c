@@ -1,0 +1,186 @@
+/* Unit tests of the agent's modules (agent/agent.h): the 0600 store and
+ * the judgement of me-channel messages (SECURITY 31). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+static char home[64];
+
+static int make_home(void **st)
+{
+    char err[200], out[512];
+
+    (void)st;
+    snprintf(home, sizeof(home), "/tmp/hs-agent-test.XXXXXX");
+    if (!mkdtemp(home))
+        return -1;
+    return agent_store_home(home, out, sizeof(out), err, sizeof(err)) ==
+                   HS_OK
+               ? 0
+               : -1;
+}
+
+static int remove_home(void **st)
+{
+    (void)st;
+    agent_store_clear(home);
+    return rmdir(home);
+}
+
+static mode_t mode_of(const char *name)
+{
+    char path[600];
+    struct stat sb;
+
+    snprintf(path, sizeof(path), "%s/%s", home, name);
+    assert_int_equal(stat(path, &sb), 0);
+    return sb.st_mode & 0777;
+}
+
+static void test_store_round_trip_with_private_modes(void **st)
+{
+    struct agent_config c, back;
+    struct agent_keys k1, k2;
+    struct agent_token t, tb;
+    char err[600];
+    (void)st;
+
+    assert_int_equal(agent_store_load_config(home, &c, err, sizeof(err)),
+                     HS_ERR_NOTFOUND);
+    memset(&c, 0, sizeof(c));
+    strcpy(c.server, "http://127.0.0.1:8080");
+    strcpy(c.api_token, "hst_secret");
+    strcpy(c.agent_id, "a1");
+    strcpy(c.user_id, "u1");
+    assert_int_equal(agent_store_save_config(home, &c), HS_OK);
+    assert_int_equal(agent_store_load_config(home, &back, err, sizeof(err)),
+                     HS_OK);
+    assert_memory_equal(&c, &back, sizeof(c));
+    assert_int_equal(agent_store_keys(home, &k1, err, sizeof(err)), HS_OK);
+    assert_int_equal(agent_store_keys(home, &k2, err, sizeof(err)), HS_OK);
+    assert_memory_equal(&k1, &k2, sizeof(k1)); /* created once, then kept */
+    memset(&t, 0, sizeof(t));
+    strcpy(t.access_token, "at");
+    strcpy(t.token_type, "Bearer");
+    t.expires_at = 123;
+    assert_int_equal(agent_store_save_token(home, "github", &t), HS_OK);
+    assert_int_equal(agent_store_load_token(home, "github", &tb), HS_OK);
+    assert_string_equal(tb.access_token, "at");
+    assert_int_equal(tb.expires_at, 123);
+    assert_int_equal(agent_store_load_token(home, "gitlab", &tb),
+                     HS_ERR_NOTFOUND);
+    assert_int_equal(mode_of("."), 0700);
+    assert_int_equal(mode_of("config.json"), 0600);
+    assert_int_equal(mode_of("agent.key"), 0600);
+    assert_int_equal(mode_of("tokens/github.json"), 0600);
+    agent_store_clear(home);
+    assert_int_equal(agent_store_load_config(home, &c, err, sizeof(err)),
+                     HS_ERR_NOTFOUND);
+    assert_int_equal(agent_store_load_token(home, "github", &tb),
+                     HS_ERR_NOTFOUND);
+}
+
+static void test_damaged_files_are_errors_naming_the_file(void **st)
+{
+    struct agent_config c;
+    struct agent_keys k;
+    char err[600], path[600];
+    FILE *f;
+    (void)st;
+
+    snprintf(path, sizeof(path), "%s/config.json", home);
+    f = fopen(path, "w");
+    fputs("{\"server\": 5}", f);
+    fclose(f);
+    assert_int_equal(agent_store_load_config(home, &c, err, sizeof(err)),
+                     HS_ERR_DECODE);
+    assert_non_null(strstr(err, "config.json"));
+    snprintf(path, sizeof(path), "%s/agent.key", home);
+    f = fopen(path, "w");
+    fputs("{\"public_key\":\"AAAA\",\"secret_key\":\"AAAA\"}", f);
+    fclose(f);
+    assert_int_equal(agent_store_keys(home, &k, err, sizeof(err)),
+                     HS_ERR_DECODE);
+    assert_non_null(strstr(err, "agent.key"));
+}
+
+/* A me-channel event for agent a1 / provider github carrying json,
+ * sealed to pk. */
+static void me_event(struct hs_event *ev, enum hs_event_type type,
+                     const unsigned char *pk, const char *json)
+{
+    size_t n;
+
+    hs_event_init(ev, type, "dev", 1);
+    strcpy(ev->user_id, "u1");
+    strcpy(ev->agent_id, "a1");
+    strcpy(ev->provider, "github");
+    assert_int_equal(hs_box_seal(pk, json, strlen(json), ev->box,
+                                 sizeof(ev->box), &n), HS_OK);
+    ev->box_len = n;
+}
+
+static void test_channel_judges_messages(void **st)
+{
+    static struct hs_event ev;
+    struct agent_keys mine, other;
+    struct agent_token tok;
+    char error[200];
+    const char *good = "{\"access_token\":\"gho_x\",\"token_type\":\"Bearer\","
+                       "\"expires_at\":99,\"scopes\":\"repo\"}";
+    (void)st;
+
+    hs_box_keypair(mine.pk, mine.sk);
+    hs_box_keypair(other.pk, other.sk);
+    me_event(&ev, HS_EV_TOKEN_ISSUED, mine.pk, good);
+    assert_int_equal(agent_channel_handle(&ev, "a1", "github", &mine, &tok,
+                                          error, sizeof(error)),
+                     AGENT_CONNECTED);
+    assert_string_equal(tok.access_token, "gho_x");
+    assert_int_equal(tok.expires_at, 99);
+    assert_int_equal(agent_channel_handle(&ev, "a2", "github", &mine, &tok,
+                                          error, sizeof(error)), AGENT_IGNORE);
+    assert_int_equal(agent_channel_handle(&ev, "a1", "gitlab", &mine, &tok,
+                                          error, sizeof(error)), AGENT_IGNORE);
+    /* One agent cannot open another's messages. */
+    assert_int_equal(agent_channel_handle(&ev, "a1", "github", &other, &tok,
+                                          error, sizeof(error)), AGENT_IGNORE);
+    me_event(&ev, HS_EV_CONNECT_FAILED, mine.pk,
+             "{\"error\":\"access_denied\",\"error_description\":\"no\"}");
+    strcpy(ev.error, "access_denied");
+    assert_int_equal(agent_channel_handle(&ev, "a1", "github", &mine, &tok,
+                                          error, sizeof(error)), AGENT_FAILED);
+    assert_non_null(strstr(error, "access_denied"));
+    me_event(&ev, HS_EV_TOKEN_ISSUED, mine.pk, "not json");
+    assert_int_equal(agent_channel_handle(&ev, "a1", "github", &mine, &tok,
+                                          error, sizeof(error)), AGENT_IGNORE);
+    me_event(&ev, HS_EV_TOKEN_ISSUED, mine.pk, "{\"token_type\":\"Bearer\"}");
+    assert_int_equal(agent_channel_handle(&ev, "a1", "github", &mine, &tok,
+                                          error, sizeof(error)), AGENT_IGNORE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_store_round_trip_with_private_modes, make_home, remove_home),
+        cmocka_unit_test_setup_teardown(
+            test_damaged_files_are_errors_naming_the_file, make_home,
+            remove_home),
+        cmocka_unit_test(test_channel_judges_messages),
+    };
+
+    if (hs_crypto_init() != 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
