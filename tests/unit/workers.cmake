@@ -1,2 +1,3 @@
 # Unit tests of the workers (label unit).
 hs_test(test_exchange_token LIBS exchange_core)
+hs_test(test_hs_worker LIBS hs_worker)

@@ -1,0 +1,2 @@
+# Unit tests of hs-ingress (label unit).
+hs_test(test_ingress LIBS ingress_core)
