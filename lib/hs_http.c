@@ -236,10 +236,10 @@ enum hs_err hs_http_urlencode(const char *s, char *out, size_t cap)
     size_t j = 0;
 
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (unreserved(*p)) {
+        if (unreserved(*p) || *p == ' ') {
             if (j + 1 >= cap)
                 return HS_ERR_TOOBIG;
-            out[j++] = (char)*p;
+            out[j++] = *p == ' ' ? '+' : (char)*p;
         } else {
             if (j + 3 >= cap)
                 return HS_ERR_TOOBIG;

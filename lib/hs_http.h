@@ -57,7 +57,9 @@ void hs_http_response_cleanup(struct hs_http_response *res);
 enum hs_err hs_http_form_add(char *buf, size_t cap, const char *name,
                              const char *value) HS_MUST_CHECK;
 
-/* URL-encodes s (RFC 3986 unreserved kept) into out. */
+/* application/x-www-form-urlencoded encoding of s into out: RFC 3986
+ * unreserved characters kept, space as '+', every other byte %XX. Used for
+ * form bodies, query strings and HTTP Basic credentials (RFC 6749 §2.3.1). */
 enum hs_err hs_http_urlencode(const char *s, char *out,
                               size_t cap) HS_MUST_CHECK;
 

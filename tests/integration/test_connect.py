@@ -62,6 +62,7 @@ def test_connect_delivers_the_exact_token(stack):
     assert r.status == 200 and "Connected" in r.text
     me = api(stack.ingress + "/api/me", stack.token).json()
     assert [p["name"] for p in me["providers"]] == ["demo"]
+    assert me["providers"][0]["scopes"] == ["read", "profile"], me
     for h in ("Content-Security-Policy", "X-Frame-Options",
               "Referrer-Policy", "X-Request-Id"):
         assert r.headers.get(h), h

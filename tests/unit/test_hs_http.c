@@ -208,7 +208,7 @@ static void test_form_encoding(void **st)
     assert_int_equal(hs_http_form_add(buf, sizeof(buf), "redirect_uri",
                                       "https://x/y?z=1 2"), HS_OK);
     assert_int_equal(hs_http_form_add(buf, sizeof(buf), "k", "é"), HS_OK);
-    assert_string_equal(buf, "redirect_uri=https%3A%2F%2Fx%2Fy%3Fz%3D1%202"
+    assert_string_equal(buf, "redirect_uri=https%3A%2F%2Fx%2Fy%3Fz%3D1+2"
                              "&k=%C3%A9");
     assert_int_equal(hs_http_form_add(small, sizeof(small), "long", "value"),
                      HS_ERR_TOOBIG);

@@ -7,74 +7,11 @@
  */
 #include "exchange_request.h"
 
+#include "hs_http.h"
+
 #include <jansson.h>
 #include <sodium.h>
 #include <string.h>
-
-static int form_safe(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '*' || c == '-' || c == '.' ||
-           c == '_';
-}
-
-/* Length of the encoding of s, without NUL. */
-static size_t form_len(const char *s)
-{
-    size_t n = 0;
-
-    for (; *s; s++)
-        n += (form_safe((unsigned char)*s) || *s == ' ') ? 1 : 3;
-    return n;
-}
-
-/* Writes the encoding of s to out, which has room for form_len(s) + 1. */
-static void form_write(const char *s, char *out)
-{
-    static const char hex[] = "0123456789ABCDEF";
-
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (form_safe(c))
-            *out++ = (char)c;
-        else if (c == ' ')
-            *out++ = '+';
-        else {
-            *out++ = '%';
-            *out++ = hex[c >> 4];
-            *out++ = hex[c & 15];
-        }
-    }
-    *out = '\0';
-}
-
-enum hs_err exchange_form_encode(const char *s, char *out, size_t cap)
-{
-    if (form_len(s) + 1 > cap)
-        return HS_ERR_TOOBIG;
-    form_write(s, out);
-    return HS_OK;
-}
-
-enum hs_err exchange_form_add(char *buf, size_t cap, size_t *used,
-                              const char *name, const char *value)
-{
-    size_t at = *used;
-    size_t need = (at ? 1 : 0) + form_len(name) + 1 + form_len(value) + 1;
-
-    if (at >= cap || need > cap - at)
-        return HS_ERR_TOOBIG;
-    if (at)
-        buf[at++] = '&';
-    form_write(name, buf + at);
-    at += strlen(buf + at);
-    buf[at++] = '=';
-    form_write(value, buf + at);
-    at += strlen(buf + at);
-    *used = at;
-    return HS_OK;
-}
 
 /* Copies member key of o into dst (cap bytes). 1 copied, 0 absent,
  * -1 mistyped, too long or holding control characters. */
@@ -146,36 +83,31 @@ enum hs_err exchange_request_build(const struct hs_provider *p,
                                    struct exchange_request *out)
 {
     struct exchange_request tmp;
-    size_t used = 0;
     enum hs_err rc;
 
     if (s->code[0] == '\0')
         return HS_ERR_INVALID;
     memset(&tmp, 0, sizeof(tmp));
-    rc = exchange_form_add(tmp.body, sizeof(tmp.body), &used, "grant_type",
+    rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "grant_type",
                            "authorization_code");
     if (rc == HS_OK)
-        rc = exchange_form_add(tmp.body, sizeof(tmp.body), &used, "code",
+        rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "code",
                                s->code);
     if (rc == HS_OK)
-        rc = exchange_form_add(tmp.body, sizeof(tmp.body), &used,
-                               "redirect_uri", s->redirect_uri);
+        rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "redirect_uri", s->redirect_uri);
     if (rc == HS_OK && s->verifier[0])
-        rc = exchange_form_add(tmp.body, sizeof(tmp.body), &used,
-                               "code_verifier", s->verifier);
+        rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "code_verifier", s->verifier);
     if (rc == HS_OK && p->token_auth == HS_AUTH_POST) {
-        rc = exchange_form_add(tmp.body, sizeof(tmp.body), &used,
-                               "client_id", p->client_id);
+        rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "client_id", p->client_id);
         if (rc == HS_OK)
-            rc = exchange_form_add(tmp.body, sizeof(tmp.body), &used,
-                                   "client_secret", p->client_secret);
+            rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "client_secret", p->client_secret);
     } else if (rc == HS_OK) {
         /* RFC 6749 §2.3.1: both are form-encoded, then joined by Basic. */
         tmp.basic = 1;
-        rc = exchange_form_encode(p->client_id, tmp.basic_user,
+        rc = hs_http_urlencode(p->client_id, tmp.basic_user,
                                   sizeof(tmp.basic_user));
         if (rc == HS_OK)
-            rc = exchange_form_encode(p->client_secret, tmp.basic_pass,
+            rc = hs_http_urlencode(p->client_secret, tmp.basic_pass,
                                       sizeof(tmp.basic_pass));
     }
     if (rc == HS_OK)

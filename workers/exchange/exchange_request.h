@@ -52,15 +52,6 @@ enum hs_err exchange_request_build(const struct hs_provider *p,
 
 void exchange_request_wipe(struct exchange_request *r);
 
-/* Appends "name=value" form-encoded (with '&' between pairs) to buf,
- * whose used length is *used. HS_ERR_TOOBIG if it does not fit (buf and
- * *used unchanged then). */
-enum hs_err exchange_form_add(char *buf, size_t cap, size_t *used,
-                              const char *name,
-                              const char *value) HS_MUST_CHECK;
 
-/* Form-encodes s into out (NUL-terminated). HS_ERR_TOOBIG if cap short. */
-enum hs_err exchange_form_encode(const char *s, char *out,
-                                 size_t cap) HS_MUST_CHECK;
 
 #endif
