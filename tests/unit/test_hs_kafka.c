@@ -300,7 +300,9 @@ static void test_brokers_down_produce_acked_fails(void **st)
     (void)st;
     cluster_start(&cl);
     topic_create(&cl, "t.down", 3);
-    cfg_for(&cfg, &cl, 1000);
+    /* 3 s: the idempotent producer's cold start on a fresh cluster can
+     * take over a second when other tests run in parallel. */
+    cfg_for(&cfg, &cl, 3000);
     p = producer_for(&cfg);
     assert_int_equal(hs_kafka_produce_acked(p, "t.down", "k", 1, "up", 2),
                      HS_OK);
