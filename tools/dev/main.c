@@ -209,7 +209,11 @@ static int start_postgres(char *conninfo, size_t cap)
     snprintf(opts, sizeof(opts),
              "-c listen_addresses='' -c unix_socket_directories='%s' "
              "-c port=5432 -c fsync=off -c synchronous_commit=off "
-             "-c full_page_writes=off -c max_connections=200",
+             "-c full_page_writes=off -c max_connections=200 "
+             /* Every statement with its bind parameters goes to
+              * postgres.log, so tests can prove no secret reaches the
+              * database in clear. */
+             "-c log_statement=all",
              datadir);
     {
         char *argv[] = {pgctl, "-D", pgdir, "-o", opts, "-l", logf, "-w",
