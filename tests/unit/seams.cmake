@@ -1,11 +1,4 @@
-# Tests of the seams (lib/hs_kafka.c, lib/hs_pg.c) and the fake Kafka seam
-# other modules' unit tests link instead of hs_kafka.
-
-# The fake: implements lib/hs_kafka.h, scripted with cmocka (expect_*,
-# will_return). Link hs_fake_kafka instead of hs_kafka.
-add_library(hs_fake_kafka STATIC ${CMAKE_SOURCE_DIR}/tests/fakes/fake_kafka.c)
-target_link_libraries(hs_fake_kafka PUBLIC hs_core PkgConfig::CMOCKA)
-target_include_directories(hs_fake_kafka PUBLIC ${CMAKE_SOURCE_DIR}/tests/fakes)
+# Tests of the seams (lib/hs_kafka.c, lib/hs_pg.c).
 
 # librdkafka's in-process mock cluster: no external Kafka, so label unit.
 hs_test(test_hs_kafka LIBS hs_kafka)
