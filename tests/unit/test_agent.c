@@ -58,10 +58,10 @@ static void test_store_round_trip_with_private_modes(void **st)
     assert_int_equal(agent_store_load_config(home, &c, err, sizeof(err)),
                      HS_ERR_NOTFOUND);
     memset(&c, 0, sizeof(c));
-    strcpy(c.server, "http://127.0.0.1:8080");
-    strcpy(c.api_token, "hst_secret");
-    strcpy(c.agent_id, "a1");
-    strcpy(c.user_id, "u1");
+    snprintf(c.server, sizeof(c.server), "%s", "http://127.0.0.1:8080");
+    snprintf(c.api_token, sizeof(c.api_token), "%s", "hst_secret");
+    snprintf(c.agent_id, sizeof(c.agent_id), "%s", "a1");
+    snprintf(c.user_id, sizeof(c.user_id), "%s", "u1");
     assert_int_equal(agent_store_save_config(home, &c), HS_OK);
     assert_int_equal(agent_store_load_config(home, &back, err, sizeof(err)),
                      HS_OK);
@@ -70,8 +70,8 @@ static void test_store_round_trip_with_private_modes(void **st)
     assert_int_equal(agent_store_keys(home, &k2, err, sizeof(err)), HS_OK);
     assert_memory_equal(&k1, &k2, sizeof(k1)); /* created once, then kept */
     memset(&t, 0, sizeof(t));
-    strcpy(t.access_token, "at");
-    strcpy(t.token_type, "Bearer");
+    snprintf(t.access_token, sizeof(t.access_token), "%s", "at");
+    snprintf(t.token_type, sizeof(t.token_type), "%s", "Bearer");
     t.expires_at = 123;
     assert_int_equal(agent_store_save_token(home, "github", &t), HS_OK);
     assert_int_equal(agent_store_load_token(home, "github", &tb), HS_OK);
@@ -122,9 +122,9 @@ static void me_event(struct hs_event *ev, enum hs_event_type type,
     size_t n;
 
     hs_event_init(ev, type, "dev", 1);
-    strcpy(ev->user_id, "u1");
-    strcpy(ev->agent_id, "a1");
-    strcpy(ev->provider, "github");
+    snprintf(ev->user_id, sizeof(ev->user_id), "%s", "u1");
+    snprintf(ev->agent_id, sizeof(ev->agent_id), "%s", "a1");
+    snprintf(ev->provider, sizeof(ev->provider), "%s", "github");
     assert_int_equal(hs_box_seal(pk, json, strlen(json), ev->box,
                                  sizeof(ev->box), &n), HS_OK);
     ev->box_len = n;
@@ -157,7 +157,7 @@ static void test_channel_judges_messages(void **st)
                                           error, sizeof(error)), AGENT_IGNORE);
     me_event(&ev, HS_EV_CONNECT_FAILED, mine.pk,
              "{\"error\":\"access_denied\",\"error_description\":\"no\"}");
-    strcpy(ev.error, "access_denied");
+    snprintf(ev.error, sizeof(ev.error), "%s", "access_denied");
     assert_int_equal(agent_channel_handle(&ev, "a1", "github", &mine, &tok,
                                           error, sizeof(error)), AGENT_FAILED);
     assert_non_null(strstr(error, "access_denied"));

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "exchange_request.h"
@@ -87,9 +88,11 @@ static void test_oversized_token_is_refused(void **st)
     char *body = malloc(n + 64);
     (void)st;
 
-    strcpy(body, "{\"access_token\":\"");
-    memset(body + strlen(body), 'a', n);
-    strcpy(body + 17 + n, "\",\"token_type\":\"bearer\"}");
+    size_t at = strlen("{\"access_token\":\"");
+
+    memcpy(body, "{\"access_token\":\"", at);
+    memset(body + at, 'a', n);
+    snprintf(body + at + n, 64, "%s", "\",\"token_type\":\"bearer\"}");
     assert_int_not_equal(exchange_token_parse(body, strlen(body), &tok),
                          HS_OK);
     free(body);
@@ -105,8 +108,8 @@ static void test_request_carries_pkce_and_client_auth(void **st)
     (void)st;
 
     memset(&p, 0, sizeof(p));
-    strcpy(p.client_id, "id:x");
-    strcpy(p.client_secret, "s&cret");
+    snprintf(p.client_id, sizeof(p.client_id), "%s", "id:x");
+    snprintf(p.client_secret, sizeof(p.client_secret), "%s", "s&cret");
     p.token_auth = HS_AUTH_BASIC;
     assert_int_equal(exchange_secret_parse(json, strlen(json), 1, &sec), HS_OK);
     assert_int_equal(exchange_request_build(&p, &sec, &req), HS_OK);

@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hs_crypto.h"
@@ -16,11 +17,11 @@ static struct hs_event ev, out;
 static void callback_event(struct hs_event *e)
 {
     hs_event_init(e, HS_EV_CALLBACK_RECEIVED, "dev", 1234);
-    strcpy(e->handshake_id, "h1");
-    strcpy(e->provider, "github");
+    snprintf(e->handshake_id, sizeof(e->handshake_id), "%s", "h1");
+    snprintf(e->provider, sizeof(e->provider), "%s", "github");
     e->flow = 1;
-    strcpy(e->subject, "u1");
-    strcpy(e->kid, "k1");
+    snprintf(e->subject, sizeof(e->subject), "%s", "u1");
+    snprintf(e->kid, sizeof(e->kid), "%s", "k1");
     memcpy(e->sealed, "\x00\x01\x02", 3);
     e->sealed_len = 3;
 }
@@ -37,40 +38,40 @@ static void test_every_type_round_trips(void **st)
     (void)st;
 
     callback_event(&ev);
-    strcpy(ev.error, "access_denied");
+    snprintf(ev.error, sizeof(ev.error), "%s", "access_denied");
     encode(&ev, &sb);
     assert_int_equal(hs_event_decode(sb.data, sb.size, &out), HS_OK);
     assert_memory_equal(&ev, &out, sizeof(ev));
     msgpack_sbuffer_destroy(&sb);
 
     hs_event_init(&ev, HS_EV_TOKEN_ISSUED, "dev", 1);
-    strcpy(ev.user_id, "u1");
-    strcpy(ev.provider, "github");
-    strcpy(ev.token_type, "Bearer");
-    strcpy(ev.scopes, "repo read:user");
+    snprintf(ev.user_id, sizeof(ev.user_id), "%s", "u1");
+    snprintf(ev.provider, sizeof(ev.provider), "%s", "github");
+    snprintf(ev.token_type, sizeof(ev.token_type), "%s", "Bearer");
+    snprintf(ev.scopes, sizeof(ev.scopes), "%s", "repo read:user");
     ev.expires_at = 99;
     ev.box_len = 60;
     memset(ev.box, 5, 60);
-    strcpy(ev.agent_id, "a1");
+    snprintf(ev.agent_id, sizeof(ev.agent_id), "%s", "a1");
     encode(&ev, &sb);
     assert_int_equal(hs_event_decode(sb.data, sb.size, &out), HS_OK);
     assert_memory_equal(&ev, &out, sizeof(ev));
     msgpack_sbuffer_destroy(&sb);
 
     hs_event_init(&ev, HS_EV_CONNECT_FAILED, "dev", 1);
-    strcpy(ev.user_id, "u1");
-    strcpy(ev.provider, "github");
-    strcpy(ev.handshake_id, "h1");
-    strcpy(ev.error, "access_denied");
+    snprintf(ev.user_id, sizeof(ev.user_id), "%s", "u1");
+    snprintf(ev.provider, sizeof(ev.provider), "%s", "github");
+    snprintf(ev.handshake_id, sizeof(ev.handshake_id), "%s", "h1");
+    snprintf(ev.error, sizeof(ev.error), "%s", "access_denied");
     encode(&ev, &sb);
     assert_int_equal(hs_event_decode(sb.data, sb.size, &out), HS_OK);
     assert_memory_equal(&ev, &out, sizeof(ev));
     msgpack_sbuffer_destroy(&sb);
 
     hs_event_init(&ev, HS_EV_AUDIT, "dev", 1);
-    strcpy(ev.svc, "hs-ingress");
-    strcpy(ev.action, "callback.received");
-    strcpy(ev.outcome, "ok");
+    snprintf(ev.svc, sizeof(ev.svc), "%s", "hs-ingress");
+    snprintf(ev.action, sizeof(ev.action), "%s", "callback.received");
+    snprintf(ev.outcome, sizeof(ev.outcome), "%s", "ok");
     ev.seq = 42;
     ev.sig_len = 64;
     memset(ev.sig, 9, 64);
@@ -90,9 +91,9 @@ static void test_required_fields_and_token_carrier_are_enforced(void **st)
     ev.sealed_len = 0;
     assert_int_equal(hs_event_encode(&ev, &sb), HS_ERR_INVALID);
     hs_event_init(&ev, HS_EV_TOKEN_ISSUED, "dev", 1);
-    strcpy(ev.user_id, "u1");
-    strcpy(ev.provider, "p");
-    strcpy(ev.token_type, "Bearer");
+    snprintf(ev.user_id, sizeof(ev.user_id), "%s", "u1");
+    snprintf(ev.provider, sizeof(ev.provider), "%s", "p");
+    snprintf(ev.token_type, sizeof(ev.token_type), "%s", "Bearer");
     assert_int_equal(hs_event_encode(&ev, &sb), HS_ERR_INVALID); /* neither */
     ev.sealed_len = ev.box_len = 1;
     assert_int_equal(hs_event_encode(&ev, &sb), HS_ERR_INVALID); /* both */

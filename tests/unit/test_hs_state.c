@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hs_state.h"
@@ -39,13 +40,13 @@ static int teardown(void **st)
 static void sample(struct hs_state *s)
 {
     memset(s, 0, sizeof(*s));
-    strcpy(s->env, "dev");
-    strcpy(s->handshake_id, "abcdefghijklmnopqrstuv");
-    strcpy(s->provider, "github");
+    snprintf(s->env, sizeof(s->env), "%s", "dev");
+    snprintf(s->handshake_id, sizeof(s->handshake_id), "%s", "abcdefghijklmnopqrstuv");
+    snprintf(s->provider, sizeof(s->provider), "%s", "github");
     s->flow = HS_FLOW_CONNECT;
-    strcpy(s->subject, "user-1");
-    strcpy(s->verifier, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-    strcpy(s->nonce, "nnnnnnnnnnnnnnnnnnnnnn");
+    snprintf(s->subject, sizeof(s->subject), "%s", "user-1");
+    snprintf(s->verifier, sizeof(s->verifier), "%s", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    snprintf(s->nonce, sizeof(s->nonce), "%s", "nnnnnnnnnnnnnnnnnnnnnn");
     memset(s->binding, 7, sizeof(s->binding));
     s->issued_ms = NOW;
 }
@@ -80,7 +81,7 @@ static void test_state_tampered_truncated_or_foreign_is_invalid(void **st)
     n = strlen(s);
     memset(&poison, 0xAB, sizeof(poison));
     for (size_t i = 4; i < n; i++) { /* every character of the blob */
-        strcpy(t, s);
+        snprintf(t, sizeof(t), "%s", s);
         t[i] = t[i] == b64[0] ? b64[1] : b64[0];
         out = poison;
         assert_int_not_equal(hs_state_verify(kr, t, NOW, TTL, &out), HS_OK);
@@ -91,8 +92,7 @@ static void test_state_tampered_truncated_or_foreign_is_invalid(void **st)
         t[k] = '\0';
         assert_int_not_equal(hs_state_verify(kr, t, NOW, TTL, &out), HS_OK);
     }
-    strcpy(t, "prod");
-    strcat(t, s + 3); /* another env prefix: it is the AEAD's ad */
+    snprintf(t, sizeof(t), "prod%s", s + 3); /* another env: the AEAD's ad */
     assert_int_equal(hs_state_verify(kr, t, NOW, TTL, &out), HS_ERR_INVALID);
     assert_int_equal(hs_state_verify(kr2, s, NOW, TTL, &out), HS_ERR_INVALID);
     assert_int_equal(hs_state_verify(kr, "", NOW, TTL, &out), HS_ERR_INVALID);
@@ -148,13 +148,13 @@ static void test_state_mint_refuses_bad_fields(void **st)
     in.verifier[0] = '\0';
     assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_ERR_INVALID);
     sample(&in);
-    strcpy(in.env, "Dev");
+    snprintf(in.env, sizeof(in.env), "%s", "Dev");
     assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_ERR_INVALID);
     sample(&in);
     in.flow = (enum hs_flow)9;
     assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_ERR_INVALID);
     sample(&in);
-    strcpy(in.provider, "git\nhub");
+    snprintf(in.provider, sizeof(in.provider), "%s", "git\nhub");
     assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_ERR_INVALID);
     sample(&in);
     assert_int_equal(hs_state_mint(kr, &in, s, 10), HS_ERR_TOOBIG);
