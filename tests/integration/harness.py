@@ -173,7 +173,7 @@ class Stack:
                 p.kill()
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(30)
+            self.proc.wait(60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
@@ -331,10 +331,18 @@ def main(tests, **stack_kw):
     with open(stack.log_path, "rb") as f:
         log = f.read()
     for marker in (b"ERROR: AddressSanitizer", b"runtime error:",
-                   b"ERROR: LeakSanitizer", b'"event":"dev.child_exited"'):
+                   b"ERROR: LeakSanitizer", b'"event":"dev.child_exited"',
+                   b'"event":"dev.child_killed"'):
         if marker in log:
             failed += 1
             print("FAIL stack log contains %r" % marker.decode())
+    # valgrind -q (HS_DEV_VALGRIND=1) prints only its reports, as ==pid==.
+    reports = re.findall(rb"^==\d+== .*$", log, re.M)
+    if reports:
+        failed += 1
+        print("FAIL valgrind reported:")
+        for line in reports[:40]:
+            print("  " + line.decode("utf-8", "replace"))
     if failed:
         print("stack log: " + stack.log_path)
         with open(stack.log_path, "rb") as f:

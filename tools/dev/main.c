@@ -101,6 +101,20 @@ static pid_t spawn(const char *name, char *const argv[], int out_fd)
         /* Nothing outlives hs-dev, even when it is killed hard. */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(out_fd >= 0 ? out_fd : 2, 1);
+        if (getenv("HS_DEV_VALGRIND") && strcmp(getenv("HS_DEV_VALGRIND"),
+                                                "1") == 0) {
+            /* Memory checking of the services (tests): reports go to
+             * stderr, the log the integration harness scans. */
+            char *vargv[16] = {"valgrind", "-q", "--leak-check=full",
+                               "--errors-for-leak-kinds=definite",
+                               "--show-leak-kinds=definite"};
+            int n = 5;
+
+            for (int i = 0; argv[i] && n < 15; i++)
+                vargv[n++] = argv[i];
+            vargv[n] = NULL;
+            execvp("valgrind", vargv);
+        }
         execv(argv[0], argv);
         _exit(127);
     }
@@ -113,12 +127,14 @@ static pid_t spawn(const char *name, char *const argv[], int out_fd)
     return pid;
 }
 
+/* SIGTERM to every child, 15 s to finish (valgrind's exit checks take a
+ * while), then SIGKILL, each killed one named in the log. */
 static void stop_children(void)
 {
     for (int i = nchildren - 1; i >= 0; i--)
         if (children[i].pid > 0)
             kill(children[i].pid, SIGTERM);
-    for (int waited = 0; waited < 100; waited++) {
+    for (int waited = 0; waited < 300; waited++) {
         int alive = 0;
 
         for (int i = 0; i < nchildren; i++) {
@@ -134,6 +150,9 @@ static void stop_children(void)
     }
     for (int i = 0; i < nchildren; i++) {
         if (children[i].pid > 0) {
+            hs_log(HS_LOG_WARN, "dev.child_killed",
+                   HS_KV_STR("program", children[i].name),
+                   HS_KV_INT("pid", children[i].pid));
             kill(children[i].pid, SIGKILL);
             waitpid(children[i].pid, NULL, 0);
         }
