@@ -236,6 +236,35 @@ def test_replays_exchange_the_code_once(stack):
     assert "Connected" in r.text
 
 
+def test_claim_left_by_a_dead_worker_ends_once(stack):
+    """A worker claimed the handshake and died before finishing: the
+    event's redelivery waits while the claim is young, then fails the flow
+    as interrupted; the code is never exchanged (SECURITY 18, 19)."""
+    agent = stack.agent()
+    agent.login()
+    browser = Browser()
+    p, url, _ = agent.start_connect(timeout=60)
+    authorize = browser_to_provider(browser, url)
+    hid = stack.psql("SELECT id FROM handshakes WHERE status = 'started' "
+                     "ORDER BY created_at DESC LIMIT 1")
+    stack.psql("UPDATE handshakes SET status = 'exchanging', claimed_at = "
+               "now() WHERE id = '%s'" % hid)
+    before = stack.stats()["token_requests"]
+    cb = Browser().get(authorize).location
+    r = browser.get(cb)
+    assert r.status == 302 and r.location.endswith(hid), r.location
+    time.sleep(2)  # the young claim holds the event back
+    assert stack.psql("SELECT status FROM handshakes WHERE id = '%s'" %
+                      hid) == "exchanging"
+    stack.psql("UPDATE handshakes SET claimed_at = now() - interval "
+               "'10 minutes' WHERE id = '%s'" % hid)
+    rc, out, err = Agent.finish(p)
+    assert rc == 3 and "interrupted" in out, (rc, out, err)
+    assert stack.psql("SELECT status || ' ' || error FROM handshakes WHERE "
+                      "id = '%s'" % hid) == "failed interrupted"
+    assert stack.stats()["token_requests"] == before
+
+
 def test_kafka_down_is_503(stack):
     ingress = stack.start_ingress(HS_KAFKA_BROKERS="127.0.0.1:1",
                                   HS_KAFKA_TIMEOUT_MS="1000")
@@ -285,6 +314,7 @@ if __name__ == "__main__":
           test_access_denied_fails_the_agent,
           test_refusals,
           test_replays_exchange_the_code_once,
+          test_claim_left_by_a_dead_worker_ends_once,
           test_kafka_down_is_503,
           test_no_secret_in_topics_database_or_logs],
          providers=PROVIDERS)

@@ -110,6 +110,7 @@ struct failure {
     const char *error;
     const char *description;
     const char *only_status; /* status the row must still have */
+    const char *flow;        /* the row's flow */
 };
 
 static enum hs_err fail_txn(struct hs_worker *w, void *arg)
@@ -134,6 +135,10 @@ static enum hs_err fail_txn(struct hs_worker *w, void *arg)
         return HS_OK;
     }
     PQclear(res);
+    /* connect.failed tells the user's agents; other flows have no user
+     * yet (their poll reads the row), and the event needs a user_id. */
+    if (strcmp(f->flow, "connect") != 0 || !f->user_id[0])
+        return HS_OK;
     hs_event_init(&ev, HS_EV_CONNECT_FAILED, w->cfg->env, hs_now_ms());
     snprintf(ev.user_id, sizeof(ev.user_id), "%s", f->user_id);
     snprintf(ev.provider, sizeof(ev.provider), "%s", f->provider);
@@ -145,11 +150,12 @@ static enum hs_err fail_txn(struct hs_worker *w, void *arg)
 }
 
 static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
-                             const char *user_id, const char *error,
+                             const struct claim *cl, const char *error,
                              const char *description)
 {
-    struct failure f = {cb->handshake_id, cb->provider, user_id, error,
-                        description ? description : "", "exchanging"};
+    struct failure f = {cb->handshake_id, cb->provider, cl->user_id, error,
+                        description ? description : "", "exchanging",
+                        cl->flow};
     enum hs_err rc = in_txn(w, fail_txn, &f);
 
     hs_log(HS_LOG_WARN, "exchange.failed",
@@ -212,12 +218,18 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
     }
     if (rc == HS_OK) {
         const char *p[1] = {cb->handshake_id};
+        PGresult *res = NULL;
 
         rc = hs_pg_query(w->pg,
                          "UPDATE handshakes SET status = 'complete', "
                          "finished_at = now() WHERE id = $1 AND status = "
-                         "'exchanging'",
-                         1, p, NULL);
+                         "'exchanging' RETURNING 1",
+                         1, p, &res);
+        /* No row: it was failed as interrupted meanwhile; that is its
+         * final state, so nothing of this token may be kept. */
+        if (rc == HS_OK && PQntuples(res) != 1)
+            rc = HS_ERR_CONFLICT;
+        PQclear(res);
     }
     if (rc == HS_OK) {
         hs_event_init(ev, HS_EV_TOKEN_ISSUED, w->cfg->env, hs_now_ms());
@@ -246,7 +258,12 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
 }
 
 /* Claims the handshake. HS_OK fills *cl; HS_ERR_CONFLICT when it is not
- * ours to exchange (duplicate, finished, or failed here as stale). */
+ * ours to exchange (duplicate, finished, or failed here as expired or
+ * stale); HS_ERR_TIMEOUT (retriable) while another claim younger than
+ * EXCHANGE_STALE_S is open: that may be a worker that died after claiming
+ * (the redelivery comes within seconds), so the event waits in place until
+ * the row is finished or stale instead of being dropped as a duplicate,
+ * which would leave the flow hanging. */
 static enum hs_err claim(struct hs_worker *w, const struct hs_event *cb,
                          struct claim *cl)
 {
@@ -276,18 +293,24 @@ static enum hs_err claim(struct hs_worker *w, const struct hs_event *cb,
     p[2] = stale;
     rc = hs_pg_query(w->pg,
                      "SELECT coalesce(user_id, ''), CASE WHEN status = "
-                     "'started' THEN 'expired' ELSE 'interrupted' END, status"
-                     " FROM handshakes WHERE id = $1 AND provider = $2 AND "
-                     "((status = 'started' AND expires_at <= now()) OR "
-                     "(status = 'exchanging' AND claimed_at < now() - "
-                     "make_interval(secs => $3::int)))",
+                     "'started' THEN 'expired' WHEN claimed_at < now() - "
+                     "make_interval(secs => $3::int) THEN 'interrupted' "
+                     "ELSE '' END, status, flow FROM handshakes WHERE id = $1"
+                     " AND provider = $2 AND ((status = 'started' AND "
+                     "expires_at <= now()) OR status = 'exchanging')",
                      3, p, &res);
     if (rc != HS_OK)
         return rc;
+    if (PQntuples(res) == 1 && !PQgetvalue(res, 0, 1)[0]) {
+        hs_log(HS_LOG_INFO, "exchange.in_progress",
+               HS_KV_STR("handshake_id", cb->handshake_id));
+        PQclear(res);
+        return HS_ERR_TIMEOUT;
+    }
     if (PQntuples(res) == 1) {
         struct failure f = {cb->handshake_id, cb->provider,
                             PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), "",
-                            PQgetvalue(res, 0, 2)};
+                            PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3)};
 
         rc = in_txn(w, fail_txn, &f);
         PQclear(res);
@@ -388,20 +411,20 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
                      sizeof(pt), &ptlen) != HS_OK ||
         exchange_secret_parse(pt, ptlen, cb->error[0] == '\0', sec) != HS_OK) {
         /* Visible failure for the user; the bytes go to the DLQ. */
-        rc = fail_flow(w, cb, cl.user_id, "unreadable_callback", NULL);
+        rc = fail_flow(w, cb, &cl, "unreadable_callback", NULL);
         snprintf(reason, reasonlen, "unreadable_sealed_part");
         rc = rc == HS_OK ? HS_ERR_CRYPTO : rc;
         goto out;
     }
     prov = hs_catalog_find(&x->cat, cb->provider);
     if (strcmp(cl.flow, "connect") != 0)
-        rc = fail_flow(w, cb, cl.user_id, "unsupported_flow", NULL);
+        rc = fail_flow(w, cb, &cl, "unsupported_flow", NULL);
     else if (cb->error[0])
-        rc = fail_flow(w, cb, cl.user_id, cb->error, cb->error_description);
+        rc = fail_flow(w, cb, &cl, cb->error, cb->error_description);
     else if (!prov)
-        rc = fail_flow(w, cb, cl.user_id, "unknown_provider", NULL);
+        rc = fail_flow(w, cb, &cl, "unknown_provider", NULL);
     else if (!call_provider(w, prov, sec, tok, &error))
-        rc = fail_flow(w, cb, cl.user_id, error, tok->error_description);
+        rc = fail_flow(w, cb, &cl, error, tok->error_description);
     else {
         struct success s = {cb, cl.user_id, tok,
                             tok->scope[0] ? tok->scope : prov->scopes,
@@ -416,7 +439,14 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
                rc == HS_OK ? "exchange.succeeded" : "exchange.store_failed",
                HS_KV_STR("handshake_id", cb->handshake_id),
                HS_KV_STR("provider", cb->provider),
-               HS_KV_STR("fingerprint", fp));
+               HS_KV_STR("fingerprint", fp),
+               HS_KV_STR("reason", rc == HS_OK ? NULL : hs_strerror(rc)));
+        if (rc == HS_ERR_CONFLICT)
+            rc = HS_OK; /* already failed as interrupted: final */
+        else if (rc != HS_OK && !hs_err_is_retriable(rc))
+            /* Never leave the claim open: the code is spent either way. */
+            rc = fail_flow(w, cb, &cl, "server_error",
+                           "the token could not be stored");
     }
     if (rc == HS_OK) /* deliver now rather than at the next idle tick */
         (void)hs_outbox_relay(w->pg, w->producer, w->cfg, NULL);
