@@ -22,3 +22,9 @@ hs_test(test_hs_pg LIBS hs_pg Threads::Threads LABEL integration)
 set_tests_properties(test_hs_pg PROPERTIES
   FIXTURES_REQUIRED pg_seams
   ENVIRONMENT "HS_TEST_PG_URL=host=${HS_PGTMP_SEAMS} port=${HS_PGTMP_SEAMS_PORT} dbname=handshake user=postgres")
+
+# The outbox on the same throwaway PostgreSQL and an in-process mock cluster.
+hs_test(test_hs_outbox LIBS hs_worker PkgConfig::RDKAFKA LABEL integration)
+set_tests_properties(test_hs_outbox PROPERTIES
+  FIXTURES_REQUIRED pg_seams
+  ENVIRONMENT "HS_TEST_PG_URL=host=${HS_PGTMP_SEAMS} port=${HS_PGTMP_SEAMS_PORT} dbname=handshake user=postgres")
