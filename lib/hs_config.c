@@ -49,8 +49,8 @@ static const struct cfg_var vars[] = {
         "address the ingress listens on, host:port (port 0 = any)"),
     STR("HS_KAFKA_BROKERS", brokers, HS_NEED_KAFKA, 0, NULL, CHK_NONE,
         "Kafka bootstrap list"),
-    STR("HS_KAFKA_OPTS", kafka_opts, 0, 0, "", CHK_OPTS,
-        "extra librdkafka properties, k=v,k=v"),
+    STR("HS_KAFKA_OPTS", kafka_opts, 0, SECRET, "", CHK_OPTS,
+        "extra librdkafka properties, k=v,k=v (may hold sasl.password)"),
     STR("HS_TOPIC_PREFIX", topic_prefix, 0, 0, "", CHK_NONE,
         "prefix of every topic name"),
     STR("HS_PG_URL", pg_url, HS_NEED_PG, SECRET, NULL, CHK_NONE,
@@ -87,10 +87,19 @@ static enum hs_err fail(char *err, size_t errlen, const struct cfg_var *v,
                         const char *what, const char *val)
 {
     if (err && errlen) {
-        if (val && !(v->flags & SECRET))
-            snprintf(err, errlen, "%s: %s, got \"%.64s\"", v->name, what, val);
-        else
+        if (val && !(v->flags & SECRET)) {
+            char shown[65];
+            size_t i;
+
+            /* One line, always: control characters are not echoed. */
+            for (i = 0; val[i] && i < sizeof(shown) - 1; i++)
+                shown[i] = ((unsigned char)val[i] < 0x20 || val[i] == 0x7f)
+                               ? '?' : val[i];
+            shown[i] = '\0';
+            snprintf(err, errlen, "%s: %s, got \"%s\"", v->name, what, shown);
+        } else {
             snprintf(err, errlen, "%s: %s", v->name, what);
+        }
     }
     return HS_ERR_CONFIG;
 }

@@ -403,7 +403,7 @@ void hs_pkce_challenge(const char *verifier, char out[44])
 
 void hs_user_code(const char *secret, char out[10])
 {
-    /* No vowels (no words), no 0/O/1/I/L look-alikes: 28 symbols. */
+    /* No vowels (no words), no 0/O/1/I/L look-alikes: 27 symbols. */
     static const char alphabet[] = "BCDFGHJKMNPQRSTVWXZ23456789";
     const size_t n = sizeof(alphabet) - 1;
     unsigned char h[32];

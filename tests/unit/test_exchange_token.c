@@ -136,6 +136,125 @@ static void test_request_carries_pkce_and_client_auth(void **st)
     exchange_secret_wipe(&sec);
 }
 
+#define GOOD_TAIL "\"token_type\":\"bearer\""
+
+/* Every refusal with its exact code; *out is left as it was. */
+static void test_refusals_have_exact_codes_and_leave_out_alone(void **st)
+{
+    static const struct {
+        const char *body;
+        enum hs_err rc;
+    } t[] = {
+        {"", HS_ERR_DECODE},
+        {"not json", HS_ERR_DECODE},
+        {"[{\"access_token\":\"at\"," GOOD_TAIL "}]", HS_ERR_DECODE},
+        {"null", HS_ERR_DECODE},
+        {"42", HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL "} x", HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL "}{}", HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL, HS_ERR_DECODE}, /* cut */
+        {"{" GOOD_TAIL "}", HS_ERR_DECODE},
+        {"{\"access_token\":null," GOOD_TAIL "}", HS_ERR_DECODE},
+        {"{\"access_token\":1," GOOD_TAIL "}", HS_ERR_DECODE},
+        {"{\"access_token\":[\"at\"]," GOOD_TAIL "}", HS_ERR_DECODE},
+        {"{\"access_token\":\"\"," GOOD_TAIL "}", HS_ERR_DECODE},
+        {"{\"access_token\":\"a t\"," GOOD_TAIL "}", HS_ERR_DECODE},
+        {"{\"access_token\":\"a\\nt\"," GOOD_TAIL "}", HS_ERR_DECODE},
+        {"{\"access_token\":\"\xc3\xa9\"," GOOD_TAIL "}", HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"}", HS_ERR_DECODE},
+        {"{\"access_token\":\"at\",\"token_type\":null}", HS_ERR_DECODE},
+        {"{\"access_token\":\"at\",\"token_type\":\"\"}", HS_ERR_DECODE},
+        {"{\"access_token\":\"at\",\"token_type\":\"bearerx\"}", HS_ERR_DECODE},
+        {"{\"access_token\":\"at\",\"token_type\":\"bear\"}", HS_ERR_DECODE},
+        {"{\"access_token\":\"at\",\"token_type\":\"DPoP\"}", HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"expires_in\":-1}",
+         HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"expires_in\":0}",
+         HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"expires_in\":\"60\"}",
+         HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"expires_in\":1.5}",
+         HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"expires_in\":null}",
+         HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"refresh_token\":5}",
+         HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"refresh_token\":{}}",
+         HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"refresh_token\":\"r t\"}",
+         HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"scope\":[\"a\"]}",
+         HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"id_token\":1}",
+         HS_ERR_DECODE},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"token_type\":\"bearer\"}",
+         HS_ERR_DECODE}, /* duplicate key */
+        /* An "error" member that is not a usable code. */
+        {"{\"error\":null}", HS_ERR_DECODE},
+        {"{\"error\":\"\"}", HS_ERR_DECODE},
+        {"{\"error\":\"two words\"}", HS_ERR_DECODE},
+        {"{\"error\":\"q\\\"uote\"}", HS_ERR_DECODE},
+        {"{\"error\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaa\"}", HS_ERR_DECODE}, /* 64 bytes */
+        {"{\"error\":\"invalid_grant\",\"error_description\":5}",
+         HS_ERR_DECODE},
+    };
+    (void)st;
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        enum hs_err rc;
+
+        memset(&tok, 0x5a, sizeof(tok));
+        rc = parse(t[i].body);
+        if (rc != t[i].rc)
+            fail_msg("%s: %d, want %d", t[i].body, rc, t[i].rc);
+        for (size_t b = 0; b < sizeof(tok); b++)
+            if (((unsigned char *)&tok)[b] != 0x5a)
+                fail_msg("%s: out touched at byte %zu", t[i].body, b);
+    }
+}
+
+static void test_good_bodies_table(void **st)
+{
+    static const struct {
+        const char *body, *access, *refresh, *scope;
+        int64_t expires_in;
+    } t[] = {
+        {"{\"access_token\":\"at\",\"token_type\":\"BEARER\"}", "at", "", "",
+         0},
+        {"{\"access_token\":\"at\",\"token_type\":\"bEaReR\"}", "at", "", "",
+         0},
+        {" {\"token_type\":\"Bearer\",\"access_token\":\"a.b-c_d~e+f/g=\"}\n",
+         "a.b-c_d~e+f/g=", "", "", 0},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"expires_in\":1,"
+         "\"x_unknown\":{\"nested\":[1,2]},\"id_token\":\"h.p.s\"}",
+         "at", "", "", 1},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"scope\":\"\","
+         "\"refresh_token\":\"rt\"}", "at", "rt", "", 0},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"scope\":\"a b  c\"}",
+         "at", "", "a b  c", 0},
+        {"{\"access_token\":\"at\"," GOOD_TAIL ",\"expires_in\":2147483647}",
+         "at", "", "", 2147483647},
+    };
+    (void)st;
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        memset(&tok, 0x5a, sizeof(tok));
+        if (parse(t[i].body) != HS_OK)
+            fail_msg("refused: %s", t[i].body);
+        assert_string_equal(tok.access_token, t[i].access);
+        assert_string_equal(tok.token_type, "Bearer");
+        assert_string_equal(tok.refresh_token, t[i].refresh);
+        assert_string_equal(tok.scope, t[i].scope);
+        assert_int_equal(tok.expires_in, t[i].expires_in);
+        assert_string_equal(tok.error, "");
+        assert_string_equal(tok.error_description, "");
+    }
+    exchange_token_wipe(&tok);
+    for (size_t b = 0; b < sizeof(tok); b++)
+        assert_int_equal(((unsigned char *)&tok)[b], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +263,8 @@ int main(void)
         cmocka_unit_test(test_bad_bodies_are_refused),
         cmocka_unit_test(test_oversized_token_is_refused),
         cmocka_unit_test(test_request_carries_pkce_and_client_auth),
+        cmocka_unit_test(test_refusals_have_exact_codes_and_leave_out_alone),
+        cmocka_unit_test(test_good_bodies_table),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -221,7 +221,10 @@ static void test_random_bytes_never_crash(void **st)
     msgpack_sbuffer sb;
     uint32_t seed = 12345;
     int accepted = 0;
+    size_t poison_len;
     (void)st;
+
+    memset(&poison_len, 0xAB, sizeof(poison_len));
 
     callback_event(&ev);
     encode(&ev, &sb);
@@ -238,11 +241,290 @@ static void test_random_bytes_never_crash(void **st)
             buf[seed % sb.size] ^= (unsigned char)(1 + seed % 255);
             n = sb.size;
         }
+        memset(&out, 0xAB, sizeof(out));
         if (hs_event_decode(buf, n, &out) == HS_OK)
             accepted++; /* a flip inside a string may stay valid */
+        else if (out.v != (int)0xABABABAB || out.sealed_len != poison_len)
+            fail_msg("buffer %d: out written on failure", i);
     }
     assert_true(accepted < 5000);
     msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- a small packer for hand-made maps ---------------------------------- */
+
+/* One key/value: kind 's' str, 'i' int, 'b' bin of n bytes of 'x', 'n' nil.
+ * A NULL key ends a list. */
+struct kv {
+    const char *k;
+    char kind;
+    const char *s;
+    int64_t i;
+};
+
+#define KS(k, v) {k, 's', v, 0}
+#define KI(k, v) {k, 'i', NULL, v}
+#define KB(k, n) {k, 'b', NULL, n}
+#define KEND {NULL, 0, NULL, 0}
+
+static void pack_kv(msgpack_packer *pk, const struct kv *e)
+{
+    static unsigned char blob[HS_BLOB_MAX + 2];
+
+    str(pk, e->k);
+    switch (e->kind) {
+    case 's':
+        str(pk, e->s);
+        break;
+    case 'i':
+        msgpack_pack_int64(pk, e->i);
+        break;
+    case 'b':
+        memset(blob, 'x', sizeof(blob));
+        msgpack_pack_bin(pk, (size_t)e->i);
+        msgpack_pack_bin_body(pk, blob, (size_t)e->i);
+        break;
+    default:
+        msgpack_pack_nil(pk);
+    }
+}
+
+/* Packs base, leaving out keys named in drop, then extra. */
+static void pack_list(msgpack_sbuffer *sb, const struct kv *base,
+                      const char *drop, const struct kv *extra)
+{
+    msgpack_packer pk;
+    size_t n = 0;
+
+    for (const struct kv *e = base; e->k; e++)
+        n += !(drop && strcmp(drop, e->k) == 0);
+    for (const struct kv *e = extra; e && e->k; e++)
+        n++;
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, n);
+    for (const struct kv *e = base; e->k; e++)
+        if (!(drop && strcmp(drop, e->k) == 0))
+            pack_kv(&pk, e);
+    for (const struct kv *e = extra; e && e->k; e++)
+        pack_kv(&pk, e);
+}
+
+static const struct kv token_base[] = {
+    KI("v", 1), KS("id", "e1"), KS("type", "token.issued"), KI("ts", 5),
+    KS("env", "dev"), KS("provider", "github"), KS("user_id", "u1"),
+    KI("expires_at", 0), KS("token_type", "Bearer"), KS("kid", "k1"),
+    KB("sealed", 4), KEND,
+};
+
+static enum hs_err decode_list(const struct kv *base, const char *drop,
+                               const struct kv *extra)
+{
+    msgpack_sbuffer sb;
+    struct hs_event poison;
+    enum hs_err rc;
+
+    pack_list(&sb, base, drop, extra);
+    memset(&poison, 0xAB, sizeof(poison));
+    out = poison;
+    rc = hs_event_decode(sb.data, sb.size, &out);
+    if (rc != HS_OK)
+        assert_memory_equal(&out, &poison, sizeof(out));
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+struct variant {
+    const char *what, *drop;
+    struct kv extra[3];
+};
+
+/* Each row changes one thing of a valid token.issued map. */
+static void test_decode_table_of_bad_token_maps(void **st)
+{
+    static char longs[300];
+    static const struct variant bad[] = {
+        {"v as string", "v", {KS("v", "1"), KEND}},
+        {"v 2", "v", {KI("v", 2), KEND}},
+        {"v 0", "v", {KI("v", 0), KEND}},
+        {"ts as string", "ts", {KS("ts", "5"), KEND}},
+        {"sealed as str", "sealed", {KS("sealed", "abcd"), KEND}},
+        {"sealed empty", "sealed", {KB("sealed", 0), KEND}},
+        {"sealed too big", "sealed", {KB("sealed", HS_BLOB_MAX + 1), KEND}},
+        {"provider as int", "provider", {KI("provider", 5), KEND}},
+        {"provider nil", "provider", {{"provider", 'n', NULL, 0}, KEND}},
+        {"type as int", "type", {KI("type", 2), KEND}},
+        {"unknown type", "type", {KS("type", "token.revoked"), KEND}},
+        {"type long", "type", {KS("type", longs), KEND}},
+        {"provider 32", "provider",
+         {KS("provider", "0123456789abcdef0123456789abcdef"), KEND}},
+        {"env 32", "env", {KS("env", "0123456789abcdef0123456789abcdef"),
+                           KEND}},
+        {"duplicate env", NULL, {KS("env", "dev"), KEND}},
+        {"duplicate v", NULL, {KI("v", 1), KEND}},
+        {"duplicate type", NULL, {KS("type", "token.issued"), KEND}},
+        {"both sealed and box", NULL, {KB("box", 60), KEND}},
+        {"neither sealed nor box", "sealed", {KEND}},
+        {"missing v", "v", {KEND}},
+        {"missing type", "type", {KEND}},
+        {"missing id", "id", {KEND}},
+        {"missing ts", "ts", {KEND}},
+        {"missing env", "env", {KEND}},
+        {"missing provider", "provider", {KEND}},
+        {"missing user_id", "user_id", {KEND}},
+        {"missing expires_at", "expires_at", {KEND}},
+        {"missing token_type", "token_type", {KEND}},
+    };
+    (void)st;
+
+    memset(longs, 'a', sizeof(longs) - 1);
+    assert_int_equal(decode_list(token_base, NULL, NULL), HS_OK);
+    assert_int_equal(out.sealed_len, 4);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        enum hs_err rc = decode_list(token_base, bad[i].drop, bad[i].extra);
+
+        if (rc != HS_ERR_DECODE)
+            fail_msg("%s: got %d", bad[i].what, rc);
+    }
+}
+
+/* The events of every type this test knows, filled as producers do. */
+static void make_event(int which, struct hs_event *e)
+{
+    static const enum hs_event_type types[] = {
+        HS_EV_CALLBACK_RECEIVED, HS_EV_TOKEN_ISSUED, HS_EV_TOKEN_ISSUED,
+        HS_EV_TOKEN_REFRESHED, HS_EV_CONNECT_FAILED, HS_EV_AUDIT,
+        HS_EV_PROVIDER_DISCONNECTED, HS_EV_REAUTH_REQUIRED};
+
+    if (which == 0) {
+        callback_event(e);
+        snprintf(e->iss, sizeof(e->iss), "%s", "https://id.example");
+        snprintf(e->error_description, sizeof(e->error_description), "%s",
+                 "say \"no\"");
+        return;
+    }
+    hs_event_init(e, types[which], "prod", 1800000000000LL);
+    snprintf(e->provider, sizeof(e->provider), "%s", "gitlab");
+    snprintf(e->user_id, sizeof(e->user_id), "%s", "u-9");
+    switch (which) {
+    case 1: /* token.issued on hs.tokens: sealed, with kid */
+    case 3:
+        snprintf(e->token_type, sizeof(e->token_type), "%s", "Bearer");
+        snprintf(e->kid, sizeof(e->kid), "%s", "k2");
+        snprintf(e->handshake_id, sizeof(e->handshake_id), "%s", "h9");
+        e->expires_at = 1800000360000LL;
+        e->sealed_len = HS_BLOB_MAX; /* the largest blob */
+        memset(e->sealed, 0xee, HS_BLOB_MAX);
+        break;
+    case 2: /* token.issued on hs.me: box */
+        snprintf(e->token_type, sizeof(e->token_type), "%s", "Bearer");
+        snprintf(e->agent_id, sizeof(e->agent_id), "%s", "agent-1");
+        e->box_len = 80;
+        memset(e->box, 0x11, 80);
+        break;
+    case 4:
+        snprintf(e->handshake_id, sizeof(e->handshake_id), "%s", "h9");
+        snprintf(e->error, sizeof(e->error), "%s", "invalid_grant");
+        break;
+    case 5:
+        memset(e->provider, 0, sizeof(e->provider));
+        memset(e->user_id, 0, sizeof(e->user_id));
+        snprintf(e->svc, sizeof(e->svc), "%s", "hs-exchange");
+        snprintf(e->action, sizeof(e->action), "%s", "token.stored");
+        snprintf(e->outcome, sizeof(e->outcome), "%s", "rejected");
+        snprintf(e->client_ip, sizeof(e->client_ip), "%s", "127.0.0.1");
+        snprintf(e->fingerprint, sizeof(e->fingerprint), "%s", "abcd");
+        e->seq = INT64_MAX;
+        break;
+    default: /* provider.disconnected, reauth.required */
+        snprintf(e->agent_id, sizeof(e->agent_id), "%s", "agent-2");
+        break;
+    }
+}
+
+#define NMADE 8
+
+static void test_each_type_round_trips_and_every_prefix_fails(void **st)
+{
+    static struct hs_event poison;
+    msgpack_sbuffer sb;
+    (void)st;
+
+    memset(&poison, 0xAB, sizeof(poison));
+    for (int w = 0; w < NMADE; w++) {
+        make_event(w, &ev);
+        encode(&ev, &sb);
+        assert_int_equal(hs_event_decode(sb.data, sb.size, &out), HS_OK);
+        if (memcmp(&ev, &out, sizeof(ev)) != 0)
+            fail_msg("event %d (%s) changed in the round trip", w,
+                     hs_event_type_name(ev.type));
+        for (size_t n = 0; n < sb.size; n++) {
+            out = poison;
+            if (hs_event_decode(sb.data, n, &out) != HS_ERR_DECODE)
+                fail_msg("event %d: prefix %zu decoded", w, n);
+            assert_memory_equal(&out, &poison, sizeof(out));
+        }
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+
+static void test_type_names_round_trip(void **st)
+{
+    enum hs_event_type t = HS_EV_AUDIT;
+    (void)st;
+
+    for (int i = HS_EV_CALLBACK_RECEIVED; i <= HS_EV_AUDIT; i++) {
+        assert_non_null(hs_event_type_name((enum hs_event_type)i));
+        assert_int_equal(hs_event_type_parse(
+                             hs_event_type_name((enum hs_event_type)i), &t),
+                         HS_OK);
+        assert_int_equal(t, i);
+    }
+    assert_null(hs_event_type_name((enum hs_event_type)0));
+    assert_null(hs_event_type_name((enum hs_event_type)8));
+    assert_int_equal(hs_event_type_parse("Audit", &t), HS_ERR_DECODE);
+    assert_int_equal(t, HS_EV_AUDIT);
+}
+
+static void test_non_string_keys_and_huge_headers_fail(void **st)
+{
+    /* {1: 1}; a map or array header claiming 2^32-1 entries; nil; a str. */
+    static const struct {
+        const char *b;
+        size_t n;
+    } bad[] = {{"\x81\x01\x01", 3}, {"\xdf\xff\xff\xff\xff", 5},
+               {"\xdd\xff\xff\xff\xff", 5}, {"\xc0", 1}, {"\xa1x", 2},
+               {"\x80", 1}};
+    (void)st;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(hs_event_decode(bad[i].b, bad[i].n, &out),
+                         HS_ERR_DECODE);
+    {
+        unsigned char *big = calloc(1, HS_EVENT_MAX_BYTES + 1);
+
+        assert_non_null(big);
+        assert_int_equal(hs_event_decode(big, HS_EVENT_MAX_BYTES + 1, &out),
+                         HS_ERR_DECODE);
+        free(big);
+    }
+}
+
+static void test_event_wipe_clears_secrets(void **st)
+{
+    (void)st;
+
+    make_event(1, &ev);
+    make_event(2, &out);
+    memcpy(ev.box, out.box, out.box_len);
+    ev.box_len = out.box_len;
+    hs_event_wipe(&ev);
+    assert_int_equal(ev.sealed_len, 0);
+    assert_int_equal(ev.box_len, 0);
+    for (size_t i = 0; i < HS_BLOB_MAX; i++)
+        if (ev.sealed[i] || ev.box[i])
+            fail_msg("byte %zu survived the wipe", i);
+    assert_string_equal(ev.user_id, "u-9"); /* the rest stays */
 }
 
 int main(void)
@@ -253,6 +535,11 @@ int main(void)
         cmocka_unit_test(test_every_truncation_fails_and_leaves_out_untouched),
         cmocka_unit_test(test_wrong_types_missing_fields_and_versions),
         cmocka_unit_test(test_random_bytes_never_crash),
+        cmocka_unit_test(test_decode_table_of_bad_token_maps),
+        cmocka_unit_test(test_each_type_round_trips_and_every_prefix_fails),
+        cmocka_unit_test(test_type_names_round_trip),
+        cmocka_unit_test(test_non_string_keys_and_huge_headers_fail),
+        cmocka_unit_test(test_event_wipe_clears_secrets),
     };
 
     if (hs_crypto_init() != 0)

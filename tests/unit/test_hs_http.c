@@ -10,15 +10,20 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hs_http.h"
 
 static struct MHD_Daemon *d;
 static char base[64];
+static char host_port[32];     /* "127.0.0.1:<port>" of the test server */
+static atomic_int requests;    /* requests the server has begun */
 
 struct seen {
     int calls;
@@ -51,6 +56,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 
     (void)cls, (void)method, (void)version;
     if (!s) {
+        atomic_fetch_add(&requests, 1);
         *ctx = calloc(1, sizeof(struct seen));
         return *ctx ? MHD_YES : MHD_NO;
     }
@@ -78,6 +84,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
         MHD_free(pass);
         return reply(c, 200, out, NULL);
     }
+    if (strcmp(url, "/headers") == 0) {
+        const char *acc = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                      "Accept");
+        const char *az = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     "Authorization");
+        const char *ex = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     "Expect");
+
+        snprintf(out, sizeof(out), "%s|%s|%s|%s|%s", method,
+                 acc ? acc : "-", az ? az : "-", ex ? ex : "-", s->body);
+        return reply(c, 200, out, NULL);
+    }
+    if (strcmp(url, "/empty") == 0)
+        return reply(c, 204, "", NULL);
     if (strcmp(url, "/big") == 0) {
         static char big[5000];
 
@@ -120,7 +140,10 @@ static int start(void **st)
     if (!d)
         return -1;
     di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    snprintf(base, sizeof(base), "http://127.0.0.1:%u", di->port);
+    if (!di || di->port == 0)
+        return -1;
+    snprintf(host_port, sizeof(host_port), "127.0.0.1:%u", di->port);
+    snprintf(base, sizeof(base), "http://%s", host_port);
     return hs_http_global_init() == HS_OK ? 0 : -1;
 }
 
@@ -215,6 +238,205 @@ static void test_form_encoding(void **st)
     assert_string_equal(small, "a=b"); /* unchanged */
 }
 
+static void test_get_round_trip_with_accept_and_bearer(void **st)
+{
+    struct hs_http_request req = {.method = "GET",
+                                  .accept = "application/json",
+                                  .bearer = "gho_secret"};
+    struct hs_http_response res;
+    (void)st;
+
+    assert_int_equal(get("/headers", &req, &res), HS_OK);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.body, "GET|application/json|Bearer gho_secret|-|");
+    assert_int_equal(res.len, strlen(res.body));
+    assert_string_equal(res.content_type, "text/plain");
+    hs_http_response_cleanup(&res);
+    assert_null(res.body);
+    assert_int_equal(res.status, 0);
+    /* A POST goes out without Expect: 100-continue nor a bearer. */
+    req.method = "POST";
+    req.bearer = NULL;
+    req.accept = NULL;
+    req.body = "x=1";
+    req.body_len = 3;
+    assert_int_equal(get("/headers", &req, &res), HS_OK);
+    assert_string_equal(res.body, "POST|*/*|-|-|x=1"); /* curl's Accept */
+    hs_http_response_cleanup(&res);
+    hs_http_response_cleanup(&res); /* safe on a zeroed response */
+}
+
+static void test_any_status_is_a_result(void **st)
+{
+    struct hs_http_request req = {.method = "GET"};
+    struct hs_http_response res;
+    (void)st;
+
+    assert_int_equal(get("/nothing", &req, &res), HS_OK);
+    assert_int_equal(res.status, 404);
+    assert_string_equal(res.body, "no");
+    hs_http_response_cleanup(&res);
+    assert_int_equal(get("/empty", &req, &res), HS_OK);
+    assert_int_equal(res.status, 204);
+    assert_non_null(res.body); /* an empty body is "", not NULL */
+    assert_string_equal(res.body, "");
+    assert_int_equal(res.len, 0);
+    hs_http_response_cleanup(&res);
+}
+
+static void test_body_cap_boundary(void **st)
+{
+    struct hs_http_request req = {.method = "GET", .max_body = 4999};
+    struct hs_http_response res;
+    (void)st;
+
+    assert_int_equal(get("/big", &req, &res), HS_OK); /* exactly the cap */
+    assert_int_equal(res.len, 4999);
+    hs_http_response_cleanup(&res);
+    req.max_body = 4998;
+    memset(&res, 0xa5, sizeof(res));
+    assert_int_equal(get("/big", &req, &res), HS_ERR_TOOBIG);
+    assert_null(res.body); /* zeroed on failure */
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.len, 0);
+}
+
+static void test_http_refused_before_any_connection(void **st)
+{
+    static const struct {
+        const char *scheme, *path; /* around host_port */
+    } refused[] = {
+        {"http://", "/echo"}, /* plain http without allow_http */
+        {"HTTP://", "/echo"}, /* no case games */
+        {"ftp://", "/echo"},
+        {"//", "/echo"},
+        {"", ""},
+        {"file://", "/etc/passwd"},
+    };
+    struct hs_http_request req = {.method = "GET"};
+    struct hs_http_response res;
+    char url[128];
+    int before = atomic_load(&requests);
+    (void)st;
+
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        snprintf(url, sizeof(url), "%s%s%s", refused[i].scheme, host_port,
+                 refused[i].path);
+        req.url = url;
+        memset(&res, 0xa5, sizeof(res));
+        if (hs_http_do(&req, &res) != HS_ERR_INVALID)
+            fail_msg("not refused: %s", url);
+        assert_null(res.body);
+        assert_int_equal(res.status, 0);
+    }
+    req.url = NULL;
+    assert_int_equal(hs_http_do(&req, &res), HS_ERR_INVALID);
+    assert_int_equal(atomic_load(&requests), before); /* nothing reached */
+    /* https to a plain-text server fails in TLS, never falls back. */
+    snprintf(url, sizeof(url), "https://%s/echo", host_port);
+    req.url = url;
+    assert_int_not_equal(hs_http_do(&req, &res), HS_OK);
+    assert_null(res.body);
+}
+
+/* A port on 127.0.0.1 that was just free and nobody listens on. */
+static unsigned closed_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void test_refused_connection_is_transient(void **st)
+{
+    struct hs_http_request req = {.method = "POST", .allow_http = 1,
+                                  .body = "a", .body_len = 1};
+    struct hs_http_response res;
+    char url[64];
+    (void)st;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/x", closed_port());
+    req.url = url;
+    memset(&res, 0xa5, sizeof(res));
+    assert_int_equal(hs_http_do(&req, &res), HS_ERR_TRANSIENT);
+    assert_null(res.body);
+    assert_int_equal(res.status, 0);
+}
+
+static void test_urlencode_table(void **st)
+{
+    static const struct {
+        const char *in, *out;
+    } t[] = {
+        {"", ""},
+        {"azAZ09-._~", "azAZ09-._~"}, /* RFC 3986 unreserved kept */
+        {"a b", "a+b"},
+        {"+", "%2B"},
+        {"&=?#/:@", "%26%3D%3F%23%2F%3A%40"},
+        {"!$'()*,;[]%", "%21%24%27%28%29%2A%2C%3B%5B%5D%25"},
+        {"\"<>\\^`{|}", "%22%3C%3E%5C%5E%60%7B%7C%7D"},
+        {"\xc3\xa9", "%C3%A9"},           /* é */
+        {"\xe2\x82\xac", "%E2%82%AC"},    /* € */
+        {"\x01\t\r\n\x7f\xff", "%01%09%0D%0A%7F%FF"},
+    };
+    char out[64];
+    (void)st;
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        size_t need = strlen(t[i].out) + 1;
+
+        assert_int_equal(hs_http_urlencode(t[i].in, out, sizeof(out)), HS_OK);
+        assert_string_equal(out, t[i].out);
+        /* Exactly enough room, then one byte short. */
+        assert_int_equal(hs_http_urlencode(t[i].in, out, need), HS_OK);
+        assert_string_equal(out, t[i].out);
+        assert_int_equal(hs_http_urlencode(t[i].in, out, need - 1),
+                         HS_ERR_TOOBIG);
+    }
+}
+
+/* hs_http_form_add at every too-small capacity leaves the buffer as it
+ * was; at the exact capacity it appends. */
+static void test_form_add_all_short_capacities(void **st)
+{
+    static const struct {
+        const char *before, *name, *value, *after;
+    } t[] = {
+        {"", "code", "a b&c", "code=a+b%26c"},
+        {"a=b", "redirect_uri", "https://x/?q=1",
+         "a=b&redirect_uri=https%3A%2F%2Fx%2F%3Fq%3D1"},
+        {"a=b", "k", "\xc3\xa9", "a=b&k=%C3%A9"},
+        {"a=b", "e", "", "a=b&e="},
+    };
+    char buf[128];
+    (void)st;
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        size_t need = strlen(t[i].after) + 1;
+
+        for (size_t cap = strlen(t[i].before) + 1; cap < need; cap++) {
+            snprintf(buf, sizeof(buf), "%s", t[i].before);
+            if (hs_http_form_add(buf, cap, t[i].name, t[i].value) !=
+                HS_ERR_TOOBIG)
+                fail_msg("case %zu fits in %zu", i, cap);
+            assert_string_equal(buf, t[i].before);
+        }
+        snprintf(buf, sizeof(buf), "%s", t[i].before);
+        assert_int_equal(hs_http_form_add(buf, need, t[i].name, t[i].value),
+                         HS_OK);
+        assert_string_equal(buf, t[i].after);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +445,13 @@ int main(void)
         cmocka_unit_test(test_body_cap_and_timeout),
         cmocka_unit_test(test_scheme_allow_list_and_refused_connection),
         cmocka_unit_test(test_form_encoding),
+        cmocka_unit_test(test_get_round_trip_with_accept_and_bearer),
+        cmocka_unit_test(test_any_status_is_a_result),
+        cmocka_unit_test(test_body_cap_boundary),
+        cmocka_unit_test(test_http_refused_before_any_connection),
+        cmocka_unit_test(test_refused_connection_is_transient),
+        cmocka_unit_test(test_urlencode_table),
+        cmocka_unit_test(test_form_add_all_short_capacities),
     };
 
     return cmocka_run_group_tests(tests, start, stop);

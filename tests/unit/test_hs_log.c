@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,11 +92,191 @@ static void test_levels(void **st)
     assert_true(hs_log_enabled(HS_LOG_ERROR));
 }
 
+static void write_every_level(void)
+{
+    hs_log_init("hs-levels", HS_LOG_DEBUG);
+    hs_log(HS_LOG_DEBUG, "a.debug");
+    hs_log(HS_LOG_INFO, "a.info");
+    hs_log(HS_LOG_WARN, "a.warn");
+    hs_log(HS_LOG_ERROR, "a.error");
+    hs_log_init("hs-levels", HS_LOG_ERROR);
+    hs_log(HS_LOG_WARN, "b.warn");
+    hs_log(HS_LOG_ERROR, "b.error");
+}
+
+static void test_level_names_and_filtering(void **st)
+{
+    static const char *const want[][2] = {{"debug", "a.debug"},
+                                          {"info", "a.info"},
+                                          {"warn", "a.warn"},
+                                          {"error", "a.error"},
+                                          {"error", "b.error"}};
+    json_t *lines = capture(write_every_level);
+    (void)st;
+
+    assert_int_equal(json_array_size(lines), 5);
+    for (size_t i = 0; i < 5; i++) {
+        json_t *o = json_array_get(lines, i);
+
+        assert_true(json_is_object(o));
+        assert_string_equal(json_string_value(json_object_get(o, "level")),
+                            want[i][0]);
+        assert_string_equal(json_string_value(json_object_get(o, "event")),
+                            want[i][1]);
+        assert_string_equal(json_string_value(json_object_get(o, "svc")),
+                            "hs-levels");
+    }
+    json_decref(lines);
+}
+
+static char raw[8192];
+
+/* Like capture, but keeps the raw text. */
+static void capture_raw(void (*f)(void))
+{
+    char path[] = "/tmp/hs-log-test.XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    ssize_t n;
+
+    assert_true(fd >= 0 && saved >= 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    f();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    n = pread(fd, raw, sizeof(raw) - 1, 0);
+    assert_true(n > 0);
+    raw[n] = '\0';
+    close(fd);
+    unlink(path);
+}
+
+static void write_hostile_values(void)
+{
+    hs_log_init("hs-test", HS_LOG_INFO);
+    hs_log(HS_LOG_INFO, "hostile", HS_KV_STR("q", "a\"b\\c\nd\re\tf\x01g"),
+           HS_KV_STR("fake", "\"}\n{\"level\":\"error\""),
+           HS_KV_INT("big", INT64_MIN));
+}
+
+/* Quotes, backslashes, newlines and control characters are escaped: the
+ * line stays one JSON object and nothing forges a second one. */
+static void test_hostile_values_stay_on_one_line(void **st)
+{
+    json_t *o;
+    char *nl;
+    (void)st;
+
+    capture_raw(write_hostile_values);
+    nl = strchr(raw, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], '\0'); /* exactly one line */
+    assert_int_equal(strncmp(raw, "{\"ts\":", 6), 0);
+    assert_non_null(strstr(raw, "a\\\"b\\\\c\\nd\\re\\tf\\u0001g"));
+    o = json_loads(raw, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "q")),
+                        "a\"b\\c\nd\re\tf\x01g");
+    assert_string_equal(json_string_value(json_object_get(o, "fake")),
+                        "\"}\n{\"level\":\"error\"");
+    assert_string_equal(json_string_value(json_object_get(o, "level")),
+                        "info");
+    assert_true(json_integer_value(json_object_get(o, "big")) == INT64_MIN);
+    json_decref(o);
+}
+
+static void write_bad_utf8(void)
+{
+    hs_log_init("hs-test", HS_LOG_INFO);
+    hs_log(HS_LOG_INFO, "utf8", HS_KV_STR("overlong", "\xc0\xaf"),
+           HS_KV_STR("cut", "ab\xe2\x82"), HS_KV_STR("ok", "\xe2\x82\xac"),
+           HS_KV_STR("surrogate", "\xed\xa0\x80"));
+}
+
+static void test_invalid_utf8_is_marked_and_valid_is_kept(void **st)
+{
+    json_t *lines = capture(write_bad_utf8), *o;
+    (void)st;
+
+    assert_int_equal(json_array_size(lines), 1);
+    o = json_array_get(lines, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "overlong")),
+                        "[not utf-8]");
+    assert_string_equal(json_string_value(json_object_get(o, "cut")),
+                        "[not utf-8]");
+    assert_string_equal(json_string_value(json_object_get(o, "surrogate")),
+                        "[not utf-8]");
+    assert_string_equal(json_string_value(json_object_get(o, "ok")),
+                        "\xe2\x82\xac");
+    json_decref(lines);
+}
+
+#define NTHREADS 4
+#define PER_THREAD 200
+
+static void *log_many(void *arg)
+{
+    for (int i = 0; i < PER_THREAD; i++)
+        hs_log(HS_LOG_INFO, "many", HS_KV_INT("t", (long)(intptr_t)arg),
+               HS_KV_INT("i", i),
+               HS_KV_STR("pad", "0123456789012345678901234567890123456789"
+                                "0123456789012345678901234567890123456789"));
+    return NULL;
+}
+
+static void write_from_threads(void)
+{
+    pthread_t th[NTHREADS];
+
+    hs_log_init("hs-threads", HS_LOG_INFO);
+    for (intptr_t t = 0; t < NTHREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, log_many, (void *)t),
+                         0);
+    for (int t = 0; t < NTHREADS; t++)
+        pthread_join(th[t], NULL);
+}
+
+/* Lines written from several threads never interleave. */
+static void test_threads_write_whole_lines(void **st)
+{
+    json_t *lines = capture(write_from_threads), *o;
+    size_t i;
+    int count[NTHREADS] = {0};
+    (void)st;
+
+    assert_int_equal(json_array_size(lines), NTHREADS * PER_THREAD);
+    json_array_foreach(lines, i, o) {
+        json_int_t t = json_integer_value(json_object_get(o, "t"));
+
+        assert_true(json_is_object(o));
+        assert_true(t >= 0 && t < NTHREADS);
+        count[t]++;
+    }
+    for (int t = 0; t < NTHREADS; t++)
+        assert_int_equal(count[t], PER_THREAD);
+    json_decref(lines);
+}
+
+static void test_now_ms_is_the_wall_clock(void **st)
+{
+    int64_t a = hs_now_ms(), b = hs_now_ms();
+    (void)st;
+
+    assert_true(a > 1600000000000LL && a < 4102444800000LL);
+    assert_true(b >= a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_are_json_objects_with_the_common_keys),
         cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_level_names_and_filtering),
+        cmocka_unit_test(test_hostile_values_stay_on_one_line),
+        cmocka_unit_test(test_invalid_utf8_is_marked_and_valid_is_kept),
+        cmocka_unit_test(test_threads_write_whole_lines),
+        cmocka_unit_test(test_now_ms_is_the_wall_clock),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

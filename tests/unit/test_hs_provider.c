@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,174 @@ static void test_shipped_catalog_parses(void **st)
                                      sizeof(err)), HS_ERR_CONFIG);
 }
 
+#define PROV(name, body) "{\"providers\":{\"" name "\":{" body "}}}"
+
+/* Each row replaces or adds one key of a good provider "acme". */
+static void test_wrong_types_are_refused_naming_provider_and_key(void **st)
+{
+    static const struct bad bad[] = {
+        {PROV("acme", GOOD_BODY ",\"authorize_url\":5"), "duplicate"},
+        {PROV("acme", "\"authorize_url\":5,\"token_url\":\"https://x/t\","
+                      "\"scopes\":[\"a\"],\"client_id\":\"c\","
+                      "\"client_secret_env\":\"HS_T_SECRET\""),
+         "provider \"acme\": \"authorize_url\""},
+        {PROV("acme", GOOD_BODY ",\"issuer\":true"),
+         "provider \"acme\": \"issuer\""},
+        {PROV("acme", GOOD_BODY ",\"refresh\":1"),
+         "provider \"acme\": \"refresh\""},
+        {PROV("acme", GOOD_BODY ",\"signin\":\"true\""),
+         "provider \"acme\": \"signin\""},
+        {PROV("acme", GOOD_BODY ",\"use_auth_origin\":null"),
+         "provider \"acme\": \"use_auth_origin\""},
+        {PROV("acme", GOOD_BODY ",\"token_auth\":1"),
+         "provider \"acme\": \"token_auth\""},
+        {PROV("acme", GOOD_BODY ",\"revoke_url\":\"ftp://x/r\""),
+         "provider \"acme\": \"revoke_url\""},
+        {PROV("acme", GOOD_BODY ",\"revoke_url\":\"https://u@x/r\""),
+         "provider \"acme\": \"revoke_url\""},
+        {PROV("acme", GOOD_BODY ",\"revoke_url\":\"https://x/r#f\""),
+         "provider \"acme\": \"revoke_url\""},
+        {PROV("acme", GOOD_BODY ",\"revoke_url\":\"https://x/a b\""),
+         "provider \"acme\": \"revoke_url\""},
+        {PROV("acme", GOOD_BODY ",\"revoke_url\":\"\""),
+         "provider \"acme\": \"revoke_url\""},
+        {"{\"providers\":{\"acme\":\"x\"}}", "provider \"acme\""},
+        {"{\"providers\":[]}", "expected"},
+        {"{\"providers\":{\"\":{" GOOD_BODY "}}}", "must match"},
+        {"{\"providers\":{\"abcdefghijabcdefghijabcdefghijab\":{" GOOD_BODY
+         "}}}", "must match"},
+        {"{}", "expected"},
+    };
+    (void)st;
+
+    setenv("HS_T_SECRET", "s3cret", 1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct hs_catalog cat = {(struct hs_provider *)0x1, 77};
+        char err[300] = "";
+
+        if (parse(bad[i].json, 1, &cat, err, sizeof(err)) != HS_ERR_CONFIG)
+            fail_msg("accepted: %s", bad[i].json);
+        assert_ptr_equal(cat.v, (struct hs_provider *)0x1);
+        assert_int_equal(cat.n, 77);
+        if (!strstr(err, bad[i].want))
+            fail_msg("error \"%s\" lacks \"%s\"", err, bad[i].want);
+    }
+}
+
+static void test_scopes_must_be_plain_strings(void **st)
+{
+    static const char *const bad[] = {
+        PROV("acme", "\"authorize_url\":\"https://x/a\",\"token_url\":"
+                     "\"https://x/t\",\"client_id\":\"c\","
+                     "\"client_secret_env\":\"HS_T_SECRET\","
+                     "\"scopes\":\"openid\""),
+        PROV("acme", "\"authorize_url\":\"https://x/a\",\"token_url\":"
+                     "\"https://x/t\",\"client_id\":\"c\","
+                     "\"client_secret_env\":\"HS_T_SECRET\",\"scopes\":[\"\"]"),
+        PROV("acme", "\"authorize_url\":\"https://x/a\",\"token_url\":"
+                     "\"https://x/t\",\"client_id\":\"c\","
+                     "\"client_secret_env\":\"HS_T_SECRET\","
+                     "\"scopes\":[\"a b\"]"),
+        PROV("acme", "\"authorize_url\":\"https://x/a\",\"token_url\":"
+                     "\"https://x/t\",\"client_id\":\"c\","
+                     "\"client_secret_env\":\"HS_T_SECRET\","
+                     "\"scopes\":[\"a\",1]"),
+    };
+    (void)st;
+
+    setenv("HS_T_SECRET", "s3cret", 1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct hs_catalog cat = {0};
+        char err[300] = "";
+
+        if (parse(bad[i], 0, &cat, err, sizeof(err)) != HS_ERR_CONFIG)
+            fail_msg("accepted: %s", bad[i]);
+        assert_non_null(strstr(err, "provider \"acme\""));
+        assert_null(cat.v);
+    }
+}
+
+static void test_client_secret_variable_is_named_never_its_value(void **st)
+{
+    static char big[600];
+    struct hs_catalog cat = {0};
+    char err[300] = "";
+    const char *json = PROV("acme", "\"authorize_url\":\"https://x/a\","
+                                    "\"token_url\":\"https://x/t\","
+                                    "\"scopes\":[\"a\"],\"client_id\":\"c\","
+                                    "\"client_secret_env\":\"HS_T_OTHER\"");
+    (void)st;
+
+    setenv("HS_T_OTHER", "", 1); /* empty is not set */
+    assert_int_equal(parse(json, 0, &cat, err, sizeof(err)), HS_ERR_CONFIG);
+    assert_non_null(strstr(err, "HS_T_OTHER"));
+    memset(big, 'q', sizeof(big) - 1);
+    setenv("HS_T_OTHER", big, 1); /* too long for client_secret */
+    assert_int_equal(parse(json, 0, &cat, err, sizeof(err)), HS_ERR_CONFIG);
+    assert_non_null(strstr(err, "HS_T_OTHER"));
+    assert_null(strstr(err, "qqqq"));
+    setenv("HS_T_OTHER", "v", 1);
+    assert_int_equal(parse(json, 0, &cat, err, sizeof(err)), HS_OK);
+    assert_string_equal(cat.v[0].client_secret, "v");
+    hs_catalog_cleanup(&cat);
+    unsetenv("HS_T_OTHER");
+}
+
+static void test_find_is_case_insensitive_and_refuses_bad_names(void **st)
+{
+    struct hs_catalog cat = {0};
+    char err[300];
+    (void)st;
+
+    setenv("HS_T_SECRET", "s", 1);
+    assert_int_equal(parse("{\"providers\":{\"demo\":{" GOOD_BODY "},"
+                           "\"Other2\":{" GOOD_BODY ",\"refresh\":true}}}",
+                           0, &cat, err, sizeof(err)), HS_OK);
+    assert_int_equal(cat.n, 2);
+    assert_ptr_equal(hs_catalog_find(&cat, "DeMo"), &cat.v[0]);
+    assert_ptr_equal(hs_catalog_find(&cat, "other2"), &cat.v[1]);
+    assert_string_equal(cat.v[1].name, "other2");
+    assert_int_equal(cat.v[1].refresh, 1);
+    assert_int_equal(cat.v[1].token_auth, HS_AUTH_BASIC); /* default */
+    assert_null(hs_catalog_find(&cat, "de mo"));
+    assert_null(hs_catalog_find(&cat, ""));
+    assert_null(hs_catalog_find(&cat, "demo\n"));
+    assert_null(hs_catalog_find(&cat, "dem"));
+    assert_null(hs_catalog_find(&cat, "demo2"));
+    hs_catalog_cleanup(&cat);
+    assert_null(hs_catalog_find(&cat, "demo"));
+}
+
+/* schemas/providers.json parses once every variable it names is set. */
+static void test_shipped_catalog_parses_with_the_variables_it_names(void **st)
+{
+    const char *path = HS_SOURCE_DIR "/schemas/providers.json";
+    json_t *root = json_load_file(path, 0, NULL), *provs, *p;
+    struct hs_catalog cat = {0};
+    const char *name;
+    char err[300];
+    (void)st;
+
+    if (!root)
+        skip();
+    provs = json_object_get(root, "providers");
+    assert_true(json_is_object(provs));
+    json_object_foreach(provs, name, p) {
+        const char *var =
+            json_string_value(json_object_get(p, "client_secret_env"));
+
+        assert_non_null(var);
+        assert_int_equal(strncmp(var, "HS_", 3), 0);
+        setenv(var, "x", 1);
+    }
+    assert_int_equal(hs_catalog_load(path, 0, &cat, err, sizeof(err)), HS_OK);
+    assert_int_equal(cat.n, json_object_size(provs));
+    json_object_foreach(provs, name, p)
+        assert_non_null(hs_catalog_find(&cat, name));
+    hs_catalog_cleanup(&cat);
+    json_decref(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +317,12 @@ int main(void)
         cmocka_unit_test(test_bad_catalogs_name_the_provider_and_key),
         cmocka_unit_test(test_http_urls_only_when_allowed),
         cmocka_unit_test(test_shipped_catalog_parses),
+        cmocka_unit_test(test_wrong_types_are_refused_naming_provider_and_key),
+        cmocka_unit_test(test_scopes_must_be_plain_strings),
+        cmocka_unit_test(test_client_secret_variable_is_named_never_its_value),
+        cmocka_unit_test(test_find_is_case_insensitive_and_refuses_bad_names),
+        cmocka_unit_test(
+            test_shipped_catalog_parses_with_the_variables_it_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
