@@ -75,9 +75,17 @@ static enum hs_err write_json(const char *home, const char *name, json_t *o)
     if (snprintf(path, sizeof(path), "%s/%s", home, name) >= (int)sizeof(path))
         goto out;
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    /* A leftover temp file (any mode) or a planted symlink must not
+     * decide the mode of a file that holds secrets. */
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
     if (fd < 0)
         goto out;
+    if (fchmod(fd, 0600) != 0) {
+        close(fd);
+        unlink(tmp);
+        goto out;
+    }
     if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
         close(fd);
         unlink(tmp);

@@ -1,12 +1,12 @@
 /*
- * ingress_http: libmicrohttpd glue for hs-ingress: the daemon, the
- * request lifecycle, routing, response helpers and security headers.
+ * ingress_http: libmicrohttpd glue for hs-ingress (see ingress_http.h).
  *
  * libmicrohttpd 0.9.75 closes keep-alive connections when a handler queues
  * its response on the first call for a request, so the first call only
- * allocates the request context; responses are queued on a later call.
+ * allocates the request context; the response is queued on a later call,
+ * once the whole body (if any) has arrived.
  */
-#include "ingress.h"
+#include "ingress_http.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,12 +17,19 @@
 #include <sys/socket.h>
 
 #include "hs_log.h"
+#include "ingress_api.h"
+#include "ingress_callback.h"
+#include "ingress_connect.h"
+#include "ingress_status.h"
 
+/* Provider origins are reached through 302s, so form-action stays 'self'. */
 static const char csp[] =
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'";
 
-static void add_common(struct MHD_Response *resp, struct ingress_req *r)
+/* ---- responses -------------------------------------------------------- */
+
+static void add_common(struct MHD_Response *resp, const struct ingress_req *r)
 {
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -39,7 +46,8 @@ static void add_page_headers(struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 }
 
-static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status,
+static enum MHD_Result queue(struct MHD_Connection *conn,
+                             struct ingress_req *r, unsigned status,
                              struct MHD_Response *resp)
 {
     enum MHD_Result ret;
@@ -48,43 +56,57 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status,
         return MHD_NO;
     ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
+    if (ret == MHD_YES)
+        r->answered = 1;
     return ret;
 }
 
-void ingress_req_set_cookie(struct ingress_req *r, const char *value)
+/* A response owning text (malloc'd), freed by libmicrohttpd. */
+static struct MHD_Response *from_text(char *text)
+{
+    struct MHD_Response *resp;
+
+    if (!text)
+        return NULL;
+    resp = MHD_create_response_from_buffer(strlen(text), text,
+                                           MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        free(text);
+    return resp;
+}
+
+enum hs_err ingress_req_set_cookie(struct ingress_req *r, const char *value)
 {
     for (int i = 0; i < 2; i++) {
         if (!r->set_cookie[i]) {
-            snprintf(r->cookie_buf[i], sizeof(r->cookie_buf[i]), "%s", value);
+            int n = snprintf(r->cookie_buf[i], sizeof(r->cookie_buf[i]),
+                             "%s", value);
+
+            if (n < 0 || (size_t)n >= sizeof(r->cookie_buf[i]))
+                return HS_ERR_TOOBIG;
             r->set_cookie[i] = r->cookie_buf[i];
-            return;
+            return HS_OK;
         }
     }
+    return HS_ERR_TOOBIG;
 }
 
-/* Queues body (stolen) as JSON, with one optional extra header. */
 static enum MHD_Result respond_json(struct MHD_Connection *conn,
                                     struct ingress_req *r, unsigned status,
                                     json_t *body, const char *hname,
                                     const char *hvalue)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    struct MHD_Response *resp;
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct MHD_Response *resp = from_text(text);
 
     json_decref(body);
-    if (!text)
+    if (!resp)
         return MHD_NO;
-    resp = MHD_create_response_from_buffer(strlen(text), text,
-                                           MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
     MHD_add_response_header(resp, "Content-Type", "application/json");
     if (hname)
         MHD_add_response_header(resp, hname, hvalue);
     add_common(resp, r);
-    return queue(conn, status, resp);
+    return queue(conn, r, status, resp);
 }
 
 enum MHD_Result ingress_respond_json(struct MHD_Connection *conn,
@@ -101,43 +123,33 @@ enum MHD_Result ingress_respond_error(struct MHD_Connection *conn,
     json_t *o = json_pack("{s:s,s:s}", "error", code, "message", message);
 
     return respond_json(conn, r, status, o,
-                        status == 401 ? "WWW-Authenticate" : NULL, "Bearer");
+                        status == MHD_HTTP_UNAUTHORIZED ? "WWW-Authenticate"
+                                                        : NULL,
+                        "Bearer");
 }
 
 enum MHD_Result ingress_respond_page(struct MHD_Connection *conn,
-                                     struct ingress_req *r, unsigned status,
-                                     const char *title, const char *html,
-                                     int refresh_s)
+                                     struct ingress_req *r,
+                                     const struct ingress_page *pg)
 {
-    static const char head[] =
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width\">%s"
-        "<title>%s</title><style>body{font-family:system-ui,sans-serif;"
-        "max-width:36em;margin:4em auto;padding:0 1em;line-height:1.5}"
-        "code{font-size:1.3em;letter-spacing:.1em}button{font-size:1em;"
-        "padding:.5em 1.5em}</style></head><body><h1>%s</h1>%s"
-        "<p><small>handshake</small></p></body></html>";
-    char refresh[64] = "";
-    size_t cap = sizeof(head) + 2 * strlen(title) + strlen(html) + 64;
-    char *page = malloc(cap);
-    struct MHD_Response *resp;
+    struct MHD_Response *resp = from_text(ingress_page_render(pg));
 
-    if (!page)
+    if (!resp)
         return MHD_NO;
-    if (refresh_s > 0)
-        snprintf(refresh, sizeof(refresh),
-                 "<meta http-equiv=\"refresh\" content=\"%d\">", refresh_s);
-    snprintf(page, cap, head, refresh, title, title, html);
-    resp = MHD_create_response_from_buffer(strlen(page), page,
-                                           MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(page);
-        return MHD_NO;
-    }
     MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
     add_common(resp, r);
     add_page_headers(resp);
-    return queue(conn, status, resp);
+    return queue(conn, r, pg->status, resp);
+}
+
+enum MHD_Result ingress_respond_text(struct MHD_Connection *conn,
+                                     struct ingress_req *r, unsigned status,
+                                     const char *title, const char *text)
+{
+    struct ingress_page pg;
+
+    (void)ingress_page_plain(&pg, status, title, text);
+    return ingress_respond_page(conn, r, &pg);
 }
 
 enum MHD_Result ingress_respond_redirect(struct MHD_Connection *conn,
@@ -152,125 +164,43 @@ enum MHD_Result ingress_respond_redirect(struct MHD_Connection *conn,
     MHD_add_response_header(resp, "Location", location);
     add_common(resp, r);
     add_page_headers(resp);
-    return queue(conn, MHD_HTTP_FOUND, resp);
+    return queue(conn, r, MHD_HTTP_FOUND, resp);
 }
 
-enum MHD_Result ingress_respond_empty(struct MHD_Connection *conn,
-                                      struct ingress_req *r, unsigned status)
+/* ---- request helpers ---------------------------------------------------- */
+
+const char *ingress_req_cookies(struct MHD_Connection *conn)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-
-    if (!resp)
-        return MHD_NO;
-    add_common(resp, r);
-    return queue(conn, status, resp);
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_COOKIE);
 }
 
-void ingress_html_escape(const char *s, char *out, size_t cap)
-{
-    size_t j = 0;
-
-    if (cap == 0)
-        return;
-    for (; *s; s++) {
-        const char *rep = NULL;
-        size_t n;
-
-        switch (*s) {
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '&': rep = "&amp;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: break;
-        }
-        n = rep ? strlen(rep) : 1;
-        if (j + n >= cap)
-            break;
-        if (rep)
-            memcpy(out + j, rep, n);
-        else
-            out[j] = *s;
-        j += n;
-    }
-    out[j] = '\0';
-}
-
-struct qcheck {
-    char keys[16][32];
-    int n;
-    int bad;
-};
-
-static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind,
-                                 const char *key, const char *value)
-{
-    struct qcheck *q = cls;
-
-    (void)kind;
-    if (strlen(key) >= sizeof(q->keys[0]) || q->n == 16) {
-        q->bad = 1;
-        return MHD_NO;
-    }
-    for (int i = 0; i < q->n; i++) {
-        if (strcmp(q->keys[i], key) == 0) {
-            q->bad = 1; /* duplicate */
-            return MHD_NO;
-        }
-    }
-    snprintf(q->keys[q->n++], sizeof(q->keys[0]), "%s", key);
-    if (value) {
-        if (strlen(value) > INGRESS_PARAM_MAX) {
-            q->bad = 1;
-            return MHD_NO;
-        }
-        for (const char *p = value; *p; p++) {
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-                q->bad = 1;
-                return MHD_NO;
-            }
-        }
-    }
-    return MHD_YES;
-}
-
-int ingress_query_valid(struct MHD_Connection *conn)
-{
-    struct qcheck q;
-
-    memset(&q, 0, sizeof(q));
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &q);
-    return q.bad ? -1 : 0;
-}
-
-const char *ingress_cookie_name(const struct ingress *in, const char *base,
-                                char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s%s", in->https ? "__Host-" : "", base);
-    return buf;
-}
-
-enum hs_err ingress_bearer_user(struct ingress *in,
+enum hs_err ingress_bearer_user(const struct ingress *in,
                                 struct MHD_Connection *conn, char *user_id,
                                 size_t cap)
 {
-    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                   "Authorization");
+    const char *auth = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     char hash[44];
     const char *params[1] = {hash};
     struct hs_pg *pg;
     PGresult *res = NULL;
     enum hs_err rc;
+    size_t len;
 
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || strlen(auth) > 600)
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
         return HS_ERR_DENIED;
-    hs_sha256_b64url(auth + 7, strlen(auth + 7), hash);
-    rc = hs_pg_pool_get(in->pool, 2000, &pg);
-    if (rc != HS_OK)
+    auth += 7;
+    len = strlen(auth);
+    if (len == 0 || len > 512)
+        return HS_ERR_DENIED;
+    hs_sha256_b64url(auth, len, hash);
+    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
         return HS_ERR_TRANSIENT;
-    rc = hs_pg_query(pg, "SELECT user_id FROM api_tokens WHERE token_hash=$1"
-                         " AND revoked_at IS NULL", 1, params, &res);
+    rc = hs_pg_query(pg,
+                     "SELECT user_id FROM api_tokens WHERE token_hash = $1 "
+                     "AND revoked_at IS NULL",
+                     1, params, &res);
     hs_pg_pool_put(in->pool, pg);
     if (rc != HS_OK)
         return HS_ERR_TRANSIENT;
@@ -278,98 +208,174 @@ enum hs_err ingress_bearer_user(struct ingress *in,
         PQclear(res);
         return HS_ERR_DENIED;
     }
-    snprintf(user_id, cap, "%s", PQgetvalue(res, 0, 0));
+    memcpy(user_id, PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)) + 1);
     PQclear(res);
     return HS_OK;
 }
 
-/* ---- routing --------------------------------------------------------- */
+/* ---- routing ------------------------------------------------------------ */
 
-static int name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n >= 32)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9')))
-            return 0;
-    return 1;
-}
+enum route_id {
+    R_PROVIDER_AUTH,
+    R_CALLBACK,
+    R_HANDSHAKE,
+    R_AUTH_CODE,
+    R_AGENTS,
+    R_ME,
+    R_HEALTHZ,
+    R_READYZ
+};
 
-/* Matches url against prefix + one [A-Za-z0-9]+ segment + suffix; copies
- * the segment (lowercased) into seg. */
-static int match_seg(const char *url, const char *prefix, const char *suffix,
-                     char *seg, size_t cap)
+/* Methods a route takes. HEAD only where a GET has no effect (the
+ * provider-auth GET may consume a code, the callback produces). */
+#define M_GET 1u
+#define M_POST 2u
+#define M_HEAD 4u
+
+struct route {
+    enum route_id id;
+    const char *prefix, *suffix; /* suffix NULL: exact path */
+    const char *tmpl;            /* for the access log */
+    unsigned methods;
+    const char *allow;           /* Allow header of a 405 */
+};
+
+static const struct route routes[] = {
+    {R_PROVIDER_AUTH, "/web/provider-auth/", "", "/web/provider-auth/{p}",
+     M_GET | M_POST, "GET, POST"},
+    {R_PROVIDER_AUTH, "/integration/", "/login", "/integration/{p}/login",
+     M_GET | M_POST, "GET, POST"},
+    {R_CALLBACK, "/no-auth/provider-token/", "", "/no-auth/provider-token/{p}",
+     M_GET, "GET"},
+    {R_CALLBACK, "/integration/", "/callback", "/integration/{p}/callback",
+     M_GET, "GET"},
+    {R_HANDSHAKE, "/web/handshake/", "", "/web/handshake/{id}",
+     M_GET | M_HEAD, "GET, HEAD"},
+    {R_AUTH_CODE, "/api/provider-auth-code", NULL, "/api/provider-auth-code",
+     M_POST, "POST"},
+    {R_AGENTS, "/api/agents", NULL, "/api/agents", M_POST, "POST"},
+    {R_ME, "/api/me", NULL, "/api/me", M_GET | M_HEAD, "GET, HEAD"},
+    {R_HEALTHZ, "/healthz", NULL, "/healthz", M_GET | M_HEAD, "GET, HEAD"},
+    {R_READYZ, "/readyz", NULL, "/readyz", M_GET | M_HEAD, "GET, HEAD"},
+};
+
+/* Matches url to a route; the variable segment (between prefix and
+ * suffix, no '/') goes to seg. 1 when matched. */
+static int route_match(const struct route *rt, const char *url, char *seg,
+                       size_t cap)
 {
-    size_t pl = strlen(prefix), sl = strlen(suffix), n;
+    size_t pl = strlen(rt->prefix), sl, n;
     const char *start;
 
-    if (strncmp(url, prefix, pl) != 0)
+    if (strncmp(url, rt->prefix, pl) != 0)
         return 0;
+    if (!rt->suffix)
+        return url[pl] == '\0';
     start = url + pl;
     n = strlen(start);
-    if (n <= sl || strcmp(start + n - sl, suffix) != 0)
+    sl = strlen(rt->suffix);
+    if (n <= sl || strcmp(start + n - sl, rt->suffix) != 0)
         return 0;
     n -= sl;
-    if (!name_ok(start, n) || n >= cap)
+    if (memchr(start, '/', n) || n >= cap)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        seg[i] = (char)((start[i] >= 'A' && start[i] <= 'Z') ? start[i] + 32
-                                                              : start[i]);
+    memcpy(seg, start, n);
     seg[n] = '\0';
     return 1;
 }
 
-static enum MHD_Result not_found(struct MHD_Connection *conn,
-                                 struct ingress_req *r)
+static unsigned method_bit(const char *method)
 {
-    r->route = "unknown";
-    return ingress_respond_error(conn, r, MHD_HTTP_NOT_FOUND, "not_found",
-                                 "There is no such route.");
+    if (strcmp(method, "GET") == 0)
+        return M_GET;
+    if (strcmp(method, "POST") == 0)
+        return M_POST;
+    if (strcmp(method, "HEAD") == 0)
+        return M_HEAD;
+    return 0;
+}
+
+static enum MHD_Result not_found(struct MHD_Connection *conn,
+                                 struct ingress_req *r, int json)
+{
+    if (json)
+        return ingress_respond_error(conn, r, MHD_HTTP_NOT_FOUND, "not_found",
+                                     "There is no such route.");
+    return ingress_respond_text(conn, r, MHD_HTTP_NOT_FOUND, "Not found",
+                                "There is no such page.");
+}
+
+static enum MHD_Result unknown_provider(struct MHD_Connection *conn,
+                                        struct ingress_req *r)
+{
+    return ingress_respond_text(conn, r, MHD_HTTP_NOT_FOUND,
+                                "Unknown provider",
+                                "This service does not know that provider. "
+                                "Start again from your editor.");
 }
 
 static enum MHD_Result wrong_method(struct MHD_Connection *conn,
-                                    struct ingress_req *r)
+                                    struct ingress_req *r,
+                                    const struct route *rt)
 {
-    return ingress_respond_error(conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                 "method_not_allowed",
-                                 "This route does not take that method.");
+    json_t *o = json_pack("{s:s,s:s}", "error", "method_not_allowed",
+                          "message", "This route does not take that method.");
+
+    return respond_json(conn, r, MHD_HTTP_METHOD_NOT_ALLOWED, o, "Allow",
+                        rt->allow);
 }
 
-static enum MHD_Result dispatch(struct ingress *in,
+static enum MHD_Result dispatch(const struct ingress *in,
                                 struct MHD_Connection *conn,
                                 struct ingress_req *r, const char *method,
                                 const char *url)
 {
-    char seg[32];
-    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    int post = strcmp(method, "POST") == 0;
+    char seg[128], provider[32];
+    const struct route *rt = NULL;
+    unsigned m = method_bit(method);
 
-    if (match_seg(url, "/web/provider-auth/", "", seg, sizeof(seg)) ||
-        match_seg(url, "/integration/", "/login", seg, sizeof(seg))) {
-        r->route = "/web/provider-auth/{p}";
-        if (!get && !post)
-            return wrong_method(conn, r);
-        return ingress_connect_start(in, conn, r, seg, post);
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (route_match(&routes[i], url, seg, sizeof(seg))) {
+            rt = &routes[i];
+            break;
+        }
     }
-    if (match_seg(url, "/no-auth/provider-token/", "", seg, sizeof(seg)) ||
-        match_seg(url, "/integration/", "/callback", seg, sizeof(seg))) {
-        r->route = "/no-auth/provider-token/{p}";
-        if (!get)
-            return wrong_method(conn, r);
-        return ingress_callback(in, conn, r, seg);
+    if (!rt)
+        return not_found(conn, r, strncmp(url, "/api/", 5) == 0);
+    r->route = rt->tmpl;
+    if (!(rt->methods & m))
+        return wrong_method(conn, r, rt);
+    if (r->body_too_big)
+        return ingress_respond_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
+                                     "too_large",
+                                     "The request body is too large.");
+    switch (rt->id) {
+    case R_PROVIDER_AUTH:
+    case R_CALLBACK:
+        if (ingress_provider_parse(seg, strlen(seg), provider,
+                                   sizeof(provider)) != HS_OK ||
+            !hs_catalog_find(in->cat, provider))
+            return unknown_provider(conn, r);
+        if (rt->id == R_CALLBACK)
+            return ingress_callback(in, conn, r, provider);
+        return ingress_connect_start(in, conn, r, provider, m == M_POST);
+    case R_HANDSHAKE:
+        return ingress_status_page(in, conn, r, seg);
+    case R_AUTH_CODE:
+        return ingress_api_auth_code(in, conn, r);
+    case R_AGENTS:
+        return ingress_api_agents(in, conn, r);
+    case R_ME:
+        return ingress_api_me(in, conn, r);
+    case R_HEALTHZ:
+        return ingress_healthz(in, conn, r);
+    case R_READYZ:
+        return ingress_readyz(in, conn, r);
     }
-    if (strncmp(url, "/web/handshake/", 15) == 0) {
-        r->route = "/web/handshake/{id}";
-        if (!get)
-            return wrong_method(conn, r);
-        return ingress_status_page(in, conn, r, url + 15);
-    }
-    if (strncmp(url, "/api/", 5) == 0 || strcmp(url, "/healthz") == 0 ||
-        strcmp(url, "/readyz") == 0)
-        return ingress_api(in, conn, r, method, url);
-    return not_found(conn, r);
+    return not_found(conn, r, 1);
 }
+
+/* ---- request lifecycle -------------------------------------------------- */
 
 static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind,
                                   const char *key, const char *filename,
@@ -380,13 +386,88 @@ static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind,
     struct ingress_req *r = cls;
 
     (void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
-    if (strcmp(key, "csrf") == 0) {
-        if (off + size >= sizeof(r->csrf))
-            return MHD_NO;
-        memcpy(r->csrf + off, data, size);
-        r->csrf[off + size] = '\0';
+    if (strcmp(key, "csrf") != 0)
+        return MHD_YES;
+    /* A second csrf field starts again at offset 0 after data was seen. */
+    if (off == 0 && r->csrf[0])
+        r->csrf_bad = 1;
+    if (off + size >= sizeof(r->csrf)) {
+        r->csrf_bad = 1;
+        return MHD_YES;
     }
+    memcpy(r->csrf + off, data, size);
+    r->csrf[off + size] = '\0';
     return MHD_YES;
+}
+
+static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, size_t key_size,
+                                     const char *value, size_t value_size)
+{
+    struct ingress_req *r = cls;
+
+    (void)kind, (void)key_size;
+    if (r->nparams == INGRESS_PARAMS_MAX) {
+        r->too_many_params = 1;
+        return MHD_NO;
+    }
+    r->params[r->nparams].key = key;
+    r->params[r->nparams].value = value;
+    r->params[r->nparams].value_len = value ? value_size : 0;
+    r->nparams++;
+    return MHD_YES;
+}
+
+static struct ingress_req *req_new(struct MHD_Connection *conn,
+                                   const char *method)
+{
+    struct ingress_req *r = calloc(1, sizeof(*r));
+    const char *ctype;
+
+    if (!r)
+        return NULL;
+    r->start_ms = hs_now_ms();
+    r->route = "unknown";
+    snprintf(r->method, sizeof(r->method), "%s",
+             method_bit(method) ? method : "OTHER");
+    if (hs_random_token(12, r->request_id, sizeof(r->request_id)) != HS_OK) {
+        free(r);
+        return NULL;
+    }
+    ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                        MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (strcmp(method, "POST") == 0 && ctype &&
+        strncasecmp(ctype, MHD_HTTP_POST_ENCODING_FORM_URLENCODED,
+                    strlen(MHD_HTTP_POST_ENCODING_FORM_URLENCODED)) == 0)
+        r->pp = MHD_create_post_processor(conn, 1024, post_field, r);
+    return r;
+}
+
+/* Takes one chunk of the body: form fields go through the post processor,
+ * anything else is kept raw for the JSON routes. Past INGRESS_BODY_MAX the
+ * rest is dropped and the request answered 413. -1 when out of memory. */
+static int req_body(struct ingress_req *r, const char *data, size_t n)
+{
+    char *nb;
+
+    r->upload_total += n;
+    if (r->body_too_big || r->upload_total > INGRESS_BODY_MAX) {
+        r->body_too_big = 1;
+        return 0;
+    }
+    if (r->pp) {
+        if (MHD_post_process(r->pp, data, n) != MHD_YES)
+            r->csrf_bad = 1; /* malformed form: no CSRF token to trust */
+        return 0;
+    }
+    nb = realloc(r->body, r->body_len + n + 1);
+    if (!nb)
+        return -1;
+    r->body = nb;
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -394,61 +475,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
 {
-    struct ingress *in = cls;
+    const struct ingress *in = cls;
     struct ingress_req *r = *con_cls;
 
     (void)version;
     if (!r) {
-        const char *ctype;
-
-        r = calloc(1, sizeof(*r));
+        r = req_new(conn, method);
         if (!r)
             return MHD_NO;
-        r->start_ms = hs_now_ms();
-        r->route = "unknown";
-        if (hs_random_token(12, r->request_id, sizeof(r->request_id)) !=
-            HS_OK) {
-            free(r);
-            return MHD_NO;
-        }
-        ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                            "Content-Type");
-        if (strcmp(method, "POST") == 0 && ctype &&
-            strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0)
-            r->pp = MHD_create_post_processor(conn, 1024, post_field, r);
         *con_cls = r;
         return MHD_YES; /* respond on a later call (keep-alive, see top) */
     }
     if (*upload_size) {
-        if (r->pp) {
-            if (MHD_post_process(r->pp, upload, *upload_size) != MHD_YES)
-                r->body_too_big = 1;
-        } else if (!r->body_too_big) {
-            if (r->body_len + *upload_size > INGRESS_BODY_MAX) {
-                r->body_too_big = 1;
-            } else {
-                char *nb = realloc(r->body, r->body_len + *upload_size + 1);
-
-                if (!nb)
-                    return MHD_NO;
-                r->body = nb;
-                memcpy(r->body + r->body_len, upload, *upload_size);
-                r->body_len += *upload_size;
-                r->body[r->body_len] = '\0';
-            }
-        }
+        if (req_body(r, upload, *upload_size) != 0)
+            return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
-    if (r->first_call_done++)
+    if (r->answered)
         return MHD_YES;
-    if (r->body_too_big)
-        return ingress_respond_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
-                                     "too_large",
-                                     "The request body is too large.");
-    if (strlen(url) > 512)
+    if (strlen(url) > 1024)
         return ingress_respond_error(conn, r, MHD_HTTP_URI_TOO_LONG,
                                      "uri_too_long", "The path is too long.");
+    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_param,
+                                r);
     return dispatch(in, conn, r, method, url);
 }
 
@@ -465,8 +515,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
     if (ci)
         status = ci->http_status;
-    hs_log(HS_LOG_INFO, "http.request", HS_KV_STR("route", r->route),
-           HS_KV_INT("status", status),
+    /* The route template, never the URL: queries carry codes and states. */
+    hs_log(HS_LOG_INFO, "http.request", HS_KV_STR("method", r->method),
+           HS_KV_STR("route", r->route), HS_KV_INT("status", status),
            HS_KV_INT("ms", hs_now_ms() - r->start_ms),
            HS_KV_STR("request_id", r->request_id),
            HS_KV_INT("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
@@ -487,58 +538,80 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
     (void)cls;
     vsnprintf(buf, sizeof(buf), fmt, ap);
-    buf[strcspn(buf, "\n")] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
     hs_log(HS_LOG_WARN, "http.daemon", HS_KV_STR("message", buf));
+}
+
+/* Parses "ip:port" / "[ipv6]:port" / "localhost:port" into ss. */
+static enum hs_err parse_listen(const char *listen,
+                                struct sockaddr_storage *ss, int *v6,
+                                char *err, size_t errlen)
+{
+    const char *colon = strrchr(listen, ':');
+    char host[64], *end;
+    size_t hl;
+    long port;
+
+    memset(ss, 0, sizeof(*ss));
+    if (!colon || colon[1] == '\0') {
+        snprintf(err, errlen, "HS_LISTEN: expected host:port");
+        return HS_ERR_CONFIG;
+    }
+    port = strtol(colon + 1, &end, 10);
+    hl = (size_t)(colon - listen);
+    if (*end || port < 0 || port > 65535 || hl == 0 || hl >= sizeof(host)) {
+        snprintf(err, errlen, "HS_LISTEN: expected host:port");
+        return HS_ERR_CONFIG;
+    }
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+        struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)ss;
+
+        host[hl - 1] = '\0';
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &sa6->sin6_addr) != 1) {
+            snprintf(err, errlen, "HS_LISTEN: not an IPv6 address");
+            return HS_ERR_CONFIG;
+        }
+        *v6 = 1;
+    } else {
+        struct sockaddr_in *sa4 = (struct sockaddr_in *)ss;
+
+        sa4->sin_family = AF_INET;
+        sa4->sin_port = htons((uint16_t)port);
+        if (strcmp(host, "localhost") == 0)
+            snprintf(host, sizeof(host), "127.0.0.1");
+        if (inet_pton(AF_INET, host, &sa4->sin_addr) != 1) {
+            snprintf(err, errlen, "HS_LISTEN: host must be an IP address");
+            return HS_ERR_CONFIG;
+        }
+        *v6 = 0;
+    }
+    return HS_OK;
 }
 
 enum hs_err ingress_http_start(struct ingress *in, uint16_t *port, char *err,
                                size_t errlen)
 {
-    struct sockaddr_in sa4;
-    struct sockaddr_in6 sa6;
-    struct sockaddr *sa;
-    char host[64];
-    const char *colon = strrchr(in->cfg->listen, ':');
+    struct sockaddr_storage ss;
     const union MHD_DaemonInfo *di;
-    long p;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    int v6 = 0;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    enum hs_err rc = parse_listen(in->cfg->listen, &ss, &v6, err, errlen);
 
-    if (!colon || (size_t)(colon - in->cfg->listen) >= sizeof(host)) {
-        snprintf(err, errlen, "HS_LISTEN: expected host:port");
-        return HS_ERR_CONFIG;
-    }
-    memcpy(host, in->cfg->listen, (size_t)(colon - in->cfg->listen));
-    host[colon - in->cfg->listen] = '\0';
-    p = strtol(colon + 1, NULL, 10);
-    memset(&sa4, 0, sizeof(sa4));
-    memset(&sa6, 0, sizeof(sa6));
-    if (host[0] == '[') {
-        host[strlen(host) - 1] = '\0';
-        sa6.sin6_family = AF_INET6;
-        sa6.sin6_port = htons((uint16_t)p);
-        if (inet_pton(AF_INET6, host + 1, &sa6.sin6_addr) != 1) {
-            snprintf(err, errlen, "HS_LISTEN: not an IPv6 address");
-            return HS_ERR_CONFIG;
-        }
-        sa = (struct sockaddr *)&sa6;
+    if (rc != HS_OK)
+        return rc;
+    if (v6)
         flags |= MHD_USE_IPv6;
-    } else {
-        sa4.sin_family = AF_INET;
-        sa4.sin_port = htons((uint16_t)p);
-        if (strcmp(host, "localhost") == 0)
-            snprintf(host, sizeof(host), "127.0.0.1");
-        if (inet_pton(AF_INET, host, &sa4.sin_addr) != 1) {
-            snprintf(err, errlen, "HS_LISTEN: host must be an IP address");
-            return HS_ERR_CONFIG;
-        }
-        sa = (struct sockaddr *)&sa4;
-    }
     in->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, in,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, sa,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)in->cfg->threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, in,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, 30U,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
         MHD_OPTION_CONNECTION_LIMIT, 20000U, MHD_OPTION_END);
@@ -548,7 +621,7 @@ enum hs_err ingress_http_start(struct ingress *in, uint16_t *port, char *err,
         return HS_ERR_CONFIG;
     }
     di = MHD_get_daemon_info(in->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    *port = di ? di->port : (uint16_t)p;
+    *port = di ? di->port : 0;
     return HS_OK;
 }
 
@@ -556,7 +629,7 @@ void ingress_http_stop(struct ingress *in)
 {
     if (!in->daemon)
         return;
-    MHD_quiesce_daemon(in->daemon);
-    MHD_stop_daemon(in->daemon); /* waits for in-flight requests */
+    MHD_quiesce_daemon(in->daemon); /* closes the listening socket */
+    MHD_stop_daemon(in->daemon);    /* waits for the worker threads */
     in->daemon = NULL;
 }

@@ -8,9 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "hs_http.h"
 #include "hs_log.h"
-#include "ingress.h"
+#include "ingress_http.h"
 
 static volatile sig_atomic_t running = 1;
 
@@ -54,8 +53,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (hs_crypto_init() != 0 || hs_http_global_init() != HS_OK) {
-        fprintf(stderr, "hs-ingress: cannot initialise libsodium/libcurl\n");
+    if (hs_crypto_init() != 0) {
+        fprintf(stderr, "hs-ingress: cannot initialise libsodium\n");
         return 1;
     }
     if (hs_config_load(&cfg, need, err, sizeof(err)) != HS_OK) {
@@ -75,6 +74,13 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
+    /* Installed before anything starts, so a SIGTERM during start-up
+     * still ends in the orderly shutdown below. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
     memset(&in, 0, sizeof(in));
     in.cfg = &cfg;
     in.kr = kr;
@@ -87,7 +93,7 @@ int main(int argc, char **argv)
     }
     hs_pg_free(pg);
     pg = NULL;
-    if (hs_pg_pool_new(cfg.pg_url, cfg.threads + 1, &in.pool, err,
+    if (hs_pg_pool_new(cfg.pg_url, cfg.threads, &in.pool, err,
                        sizeof(err)) != HS_OK ||
         hs_kafka_producer_new(&cfg, &in.producer, err, sizeof(err)) != HS_OK) {
         hs_log(HS_LOG_ERROR, "ingress.start_failed", HS_KV_STR("reason", err));
@@ -98,11 +104,6 @@ int main(int argc, char **argv)
         rc = 2;
         goto out_services;
     }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     hs_log(HS_LOG_INFO, "ingress.listening", HS_KV_INT("port", port),
            HS_KV_STR("env", cfg.env));
     while (running) {

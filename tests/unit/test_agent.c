@@ -62,6 +62,16 @@ static void test_store_round_trip_with_private_modes(void **st)
     snprintf(c.api_token, sizeof(c.api_token), "%s", "hst_secret");
     snprintf(c.agent_id, sizeof(c.agent_id), "%s", "a1");
     snprintf(c.user_id, sizeof(c.user_id), "%s", "u1");
+    {
+        /* A leftover temp file must not decide the mode of the secret. */
+        char tmp[600];
+        FILE *f;
+
+        snprintf(tmp, sizeof(tmp), "%s/config.json.tmp", home);
+        f = fopen(tmp, "w");
+        fclose(f);
+        chmod(tmp, 0644);
+    }
     assert_int_equal(agent_store_save_config(home, &c), HS_OK);
     assert_int_equal(agent_store_load_config(home, &back, err, sizeof(err)),
                      HS_OK);

@@ -103,7 +103,7 @@ static void test_request_carries_pkce_and_client_auth(void **st)
     struct hs_provider p;
     struct exchange_secret sec;
     struct exchange_request req;
-    const char *json = "{\"code\":\"c 1\",\"verifier\":\"v\",\"nonce\":\"n\","
+    const char *json = "{\"code\":\"c 1\",\"verifier\":\"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk\",\"nonce\":\"n\","
                        "\"redirect_uri\":\"https://hs.example.com/cb\"}";
     (void)st;
 
@@ -118,7 +118,7 @@ static void test_request_carries_pkce_and_client_auth(void **st)
     assert_string_equal(req.basic_pass, "s%26cret");
     assert_non_null(strstr(req.body, "grant_type=authorization_code"));
     assert_non_null(strstr(req.body, "code=c+1"));
-    assert_non_null(strstr(req.body, "code_verifier=v"));
+    assert_non_null(strstr(req.body, "code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
     assert_non_null(strstr(req.body, "redirect_uri=https%3A%2F%2F"));
     assert_null(strstr(req.body, "client_secret"));
     p.token_auth = HS_AUTH_POST;
@@ -128,10 +128,22 @@ static void test_request_carries_pkce_and_client_auth(void **st)
     assert_non_null(strstr(req.body, "client_id=id%3Ax"));
     exchange_request_wipe(&req);
     /* The sealed part of an error callback has no code. */
-    assert_int_equal(exchange_secret_parse("{\"verifier\":\"v\"}", 16, 1,
-                                           &sec), HS_ERR_DECODE);
-    assert_int_equal(exchange_secret_parse("{\"verifier\":\"v\"}", 16, 0,
-                                           &sec), HS_OK);
+    {
+        const char *nocode = "{\"verifier\":\"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk\"}";
+        const char *nover = "{\"code\":\"c\",\"redirect_uri\":\"https://x/cb\"}";
+        const char *shortver = "{\"code\":\"c\",\"verifier\":\"v\","
+                               "\"redirect_uri\":\"https://x/cb\"}";
+
+        assert_int_equal(exchange_secret_parse(nocode, strlen(nocode), 1,
+                                               &sec), HS_ERR_DECODE);
+        assert_int_equal(exchange_secret_parse(nocode, strlen(nocode), 0,
+                                               &sec), HS_OK);
+        /* PKCE on every flow: no verifier, or one under 43 characters. */
+        assert_int_equal(exchange_secret_parse(nover, strlen(nover), 1, &sec),
+                         HS_ERR_DECODE);
+        assert_int_equal(exchange_secret_parse(shortver, strlen(shortver), 1,
+                                               &sec), HS_ERR_DECODE);
+    }
     assert_int_equal(exchange_secret_parse("[1]", 3, 0, &sec), HS_ERR_DECODE);
     exchange_secret_wipe(&sec);
 }

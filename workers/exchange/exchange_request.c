@@ -57,7 +57,9 @@ enum hs_err exchange_secret_parse(const void *json, size_t len, int need_code,
     r = copy_member(root, "code", tmp.code, sizeof(tmp.code));
     if (r < 0 || (need_code && (r == 0 || tmp.code[0] == '\0')))
         goto out;
-    if (copy_member(root, "verifier", tmp.verifier, sizeof(tmp.verifier)) < 0)
+    /* PKCE on every flow (RFC 7636 §4.1: 43 to 128 characters). */
+    if (copy_member(root, "verifier", tmp.verifier, sizeof(tmp.verifier)) != 1 ||
+        strlen(tmp.verifier) < 43)
         goto out;
     if (copy_member(root, "nonce", tmp.nonce, sizeof(tmp.nonce)) < 0)
         goto out;

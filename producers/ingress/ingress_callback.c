@@ -1,0 +1,321 @@
+/*
+ * ingress_callback: the provider's answer (see ingress_callback.h).
+ *
+ * Order matters: every check that can refuse runs before anything is
+ * produced, so a refused callback has no side effect (SECURITY 1, 2, 8,
+ * 10); the browser sees the 302 only after Kafka acknowledged the event
+ * with acks=all (SECURITY 12). The code and the PKCE verifier leave this
+ * file only sealed (HS_KEY_PIPELINE, associated data = handshake id), and
+ * every buffer of ours that held them in clear is wiped.
+ */
+#include "ingress_callback.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs_event.h"
+#include "hs_log.h"
+#include "hs_state.h"
+
+#define CODE_MAX 2048 /* longest authorization code we accept */
+#define ISS_MAX 255   /* struct hs_event iss holds 255 bytes + NUL */
+
+/* What a provider may send back (RFC 6749 §4.1.2, RFC 9207 iss), plus
+ * extras that common providers add and we ignore (Google: scope,
+ * authuser, prompt, hd; Microsoft Entra: session_state). Anything else is
+ * refused: the callback has one shape. */
+static const char *const callback_params[] = {
+    "code",  "state",         "error",    "error_description", "error_uri",
+    "iss",   "scope",         "authuser", "prompt",            "hd",
+    "session_state", NULL};
+
+static unsigned refuse(struct ingress_callback_result *out, unsigned status,
+                       const char *reason, const char *title,
+                       const char *text)
+{
+    out->status = status;
+    out->reason = reason;
+    (void)ingress_page_plain(&out->page, status, title, text);
+    return status;
+}
+
+static unsigned malformed(struct ingress_callback_result *out,
+                          const char *reason)
+{
+    return refuse(out, 400, reason, "This sign-in cannot be completed",
+                  "The answer from the provider was malformed. Start again "
+                  "from your editor.");
+}
+
+static unsigned not_ours(struct ingress_callback_result *out,
+                         const char *reason)
+{
+    return refuse(out, 400, reason, "This sign-in cannot be completed",
+                  "This answer does not belong to a sign-in we started, or "
+                  "it was changed on the way. Start again from your "
+                  "editor.");
+}
+
+/* Printable ASCII only: provider error codes and descriptions are
+ * RFC 6749 %x20-7E. */
+static int printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* Copies s into dst (cap bytes), cut to fit: bounded, not refused. */
+static void copy_bounded(char *dst, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+/* Wipes the string value of key in o (jansson keeps its own copy). */
+static void wipe_member(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (json_is_string(v))
+        hs_wipe((char *)json_string_value(v), json_string_length(v));
+}
+
+/* Builds, seals and produces callback.received for st. HS_OK once Kafka
+ * acknowledged it. */
+static enum hs_err emit(const struct ingress *in, const struct hs_state *st,
+                        const char *code, const char *error,
+                        const char *edesc, const char *iss, int64_t now_ms)
+{
+    struct hs_event *ev = calloc(1, sizeof(*ev));
+    json_t *secret = NULL;
+    char *pt = NULL, topic[128], redirect_uri[400];
+    size_t sealed_len;
+    msgpack_sbuffer sb;
+    enum hs_err rc = HS_ERR_NOMEM;
+    int n;
+
+    msgpack_sbuffer_init(&sb);
+    if (!ev)
+        goto out;
+    n = snprintf(redirect_uri, sizeof(redirect_uri),
+                 "%s/no-auth/provider-token/%s", in->cfg->public_url,
+                 st->provider);
+    if (n < 0 || (size_t)n >= sizeof(redirect_uri)) {
+        rc = HS_ERR_TOOBIG;
+        goto out;
+    }
+    secret = json_pack("{s:s,s:s,s:s}", "verifier", st->verifier, "nonce",
+                       st->nonce, "redirect_uri", redirect_uri);
+    if (!secret ||
+        (code && json_object_set_new(secret, "code", json_string(code))))
+        goto out;
+    pt = json_dumps(secret, JSON_COMPACT);
+    if (!pt)
+        goto out;
+    hs_event_init(ev, HS_EV_CALLBACK_RECEIVED, in->cfg->env, now_ms);
+    copy_bounded(ev->handshake_id, sizeof(ev->handshake_id),
+                 st->handshake_id);
+    copy_bounded(ev->provider, sizeof(ev->provider), st->provider);
+    ev->flow = st->flow;
+    copy_bounded(ev->subject, sizeof(ev->subject), st->subject);
+    if (error) {
+        copy_bounded(ev->error, sizeof(ev->error), error);
+        copy_bounded(ev->error_description, sizeof(ev->error_description),
+                     edesc ? edesc : "");
+    }
+    if (iss)
+        copy_bounded(ev->iss, sizeof(ev->iss), iss);
+    copy_bounded(ev->kid, sizeof(ev->kid), hs_keyring_active_kid(in->kr));
+    rc = hs_aead_seal(in->kr, HS_KEY_PIPELINE, pt, strlen(pt),
+                      st->handshake_id, strlen(st->handshake_id), ev->sealed,
+                      sizeof(ev->sealed), &sealed_len);
+    if (rc != HS_OK)
+        goto out;
+    ev->sealed_len = sealed_len;
+    rc = hs_event_encode(ev, &sb);
+    if (rc != HS_OK)
+        goto out;
+    if (!hs_config_topic(in->cfg, HS_TOPIC_CALLBACKS, topic, sizeof(topic))) {
+        rc = HS_ERR_CONFIG;
+        goto out;
+    }
+    rc = hs_kafka_produce_acked(in->producer, topic, st->handshake_id,
+                                strlen(st->handshake_id), sb.data, sb.size);
+out:
+    if (pt) {
+        hs_wipe(pt, strlen(pt));
+        free(pt);
+    }
+    if (secret) {
+        wipe_member(secret, "code");
+        wipe_member(secret, "verifier");
+        json_decref(secret);
+    }
+    if (ev) {
+        hs_event_wipe(ev);
+        free(ev);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+unsigned ingress_callback_accept(const struct ingress *in,
+                                 const char *provider,
+                                 const struct ingress_param *p, size_t n,
+                                 const char *cookies, int64_t now_ms,
+                                 struct ingress_callback_result *out)
+{
+    const struct hs_provider *prov = hs_catalog_find(in->cat, provider);
+    const char *code, *state, *error, *edesc, *iss, *why = "malformed_query";
+    char bind[44], env[32], pname[32], text[300];
+    unsigned char bh[32];
+    struct hs_state st;
+    enum hs_err rc;
+    unsigned status;
+
+    memset(out, 0, sizeof(*out));
+    if (!prov)
+        return refuse(out, 404, "unknown_provider", "Unknown provider",
+                      "This service does not know that provider.");
+    if (ingress_query_verify(p, n, callback_params, &why) != HS_OK)
+        return malformed(out, why);
+    code = ingress_param_get(p, n, "code");
+    state = ingress_param_get(p, n, "state");
+    error = ingress_param_get(p, n, "error");
+    edesc = ingress_param_get(p, n, "error_description");
+    iss = ingress_param_get(p, n, "iss");
+    if (!state || !*state)
+        return refuse(out, 400, "missing_state",
+                      "This sign-in cannot be completed",
+                      "The answer from the provider had no state. Start "
+                      "again from your editor.");
+    if ((code != NULL) == (error != NULL))
+        return malformed(out, code ? "code_and_error" : "no_code_no_error");
+    if ((code && (!*code || strlen(code) > CODE_MAX)) ||
+        (error && (!*error || !printable(error))) ||
+        (edesc && !printable(edesc)) ||
+        (iss && (!*iss || strlen(iss) > ISS_MAX)))
+        return malformed(out, "malformed_value");
+    if (hs_state_env(state, env, sizeof(env)) != HS_OK)
+        return not_ours(out, "forged_state");
+    /* Routing a state of another environment to its ingress comes later
+     * (HS_ENV_ROUTES); until then it is refused like any foreign state. */
+    if (strcmp(env, in->cfg->env) != 0)
+        return refuse(out, 400, "foreign_env",
+                      "This sign-in cannot be completed",
+                      "This answer belongs to another environment of this "
+                      "service. Start again from your editor.");
+    rc = hs_state_verify(in->kr, state, now_ms,
+                         (int64_t)in->cfg->state_ttl_s * 1000, &st);
+    if (rc == HS_ERR_EXPIRED)
+        return refuse(out, 400, "expired_state", "This sign-in expired",
+                      "This sign-in took too long and expired. Start again "
+                      "from your editor.");
+    if (rc != HS_OK)
+        return not_ours(out, "forged_state");
+    copy_bounded(out->handshake_id, sizeof(out->handshake_id),
+                 st.handshake_id);
+    ingress_provider_display(st.provider, pname, sizeof(pname));
+    if (strcmp(st.provider, prov->name) != 0) {
+        status = refuse(out, 400, "wrong_provider",
+                        "This sign-in cannot be completed",
+                        "This answer came back from a different provider "
+                        "than the one the sign-in went to. Start again from "
+                        "your editor.");
+        goto out;
+    }
+    /* RFC 9207: when the provider names itself, it must be the one the
+     * state was issued for (mix-up defence, SECURITY 8). */
+    if (iss && prov->issuer[0] && strcmp(iss, prov->issuer) != 0) {
+        status = refuse(out, 400, "wrong_issuer",
+                        "This sign-in cannot be completed",
+                        "This answer came back from a different provider "
+                        "than the one the sign-in went to. Start again from "
+                        "your editor.");
+        goto out;
+    }
+    if (ingress_binding_get(cookies, in->https, bind, sizeof(bind)) !=
+        HS_OK) {
+        status = refuse(out, 400, "unbound_state",
+                        "This sign-in cannot be completed",
+                        "This sign-in was started in another browser. "
+                        "Finish it in the browser where it began, or start "
+                        "again from your editor.");
+        goto out;
+    }
+    hs_sha256(bind, strlen(bind), bh);
+    if (!hs_memeq(bh, st.binding, sizeof(bh))) {
+        status = refuse(out, 400, "unbound_state",
+                        "This sign-in cannot be completed",
+                        "This sign-in was started in another browser. "
+                        "Finish it in the browser where it began, or start "
+                        "again from your editor.");
+        goto out;
+    }
+    rc = emit(in, &st, code, error, edesc, iss, now_ms);
+    if (rc != HS_OK) {
+        /* "Nothing was connected" too: the integration suite and people
+         * reading the page both look for it. */
+        snprintf(text, sizeof(text),
+                 "We could not record the answer from %s. Nothing was lost "
+                 "on your side: start again from your editor. Nothing was "
+                 "connected.",
+                 pname);
+        status = refuse(out, 503, "emit_failed", "Temporarily unavailable",
+                        text);
+        goto out;
+    }
+    out->status = status = 302;
+    snprintf(out->location, sizeof(out->location), "/web/handshake/%s",
+             st.handshake_id);
+out:
+    hs_wipe(&st, sizeof(st));
+    hs_wipe(bind, sizeof(bind));
+    return status;
+}
+
+enum MHD_Result ingress_callback(const struct ingress *in,
+                                 struct MHD_Connection *conn,
+                                 struct ingress_req *r, const char *provider)
+{
+    struct ingress_callback_result *res = calloc(1, sizeof(*res));
+    enum MHD_Result ret;
+
+    if (!res)
+        return MHD_NO;
+    if (r->too_many_params)
+        (void)malformed(res, "too_many_params");
+    else
+        (void)ingress_callback_accept(in, provider, r->params, r->nparams,
+                                      ingress_req_cookies(conn), hs_now_ms(),
+                                      res);
+    if (res->status == 302) {
+        hs_log(HS_LOG_INFO, "callback.received",
+               HS_KV_STR("handshake_id", res->handshake_id),
+               HS_KV_STR("provider", provider),
+               HS_KV_STR("outcome",
+                         ingress_param_get(r->params, r->nparams, "error")
+                             ? "error"
+                             : "code"),
+               HS_KV_STR("request_id", r->request_id));
+        ret = ingress_respond_redirect(conn, r, res->location);
+    } else {
+        hs_log(res->status == 503 ? HS_LOG_ERROR : HS_LOG_WARN,
+               res->status == 503 ? "callback.emit_failed"
+                                  : "callback.rejected",
+               HS_KV_STR("reason", res->reason ? res->reason : "unknown"),
+               HS_KV_STR("handshake_id", res->handshake_id),
+               HS_KV_STR("provider", provider),
+               HS_KV_STR("request_id", r->request_id));
+        ret = ingress_respond_page(conn, r, &res->page);
+    }
+    free(res);
+    return ret;
+}

@@ -1,0 +1,58 @@
+/*
+ * ingress_connect: the start of the connect flow in the browser (README
+ * "The connect flow", steps 2 and 3; SPEC §2 and §3).
+ *
+ *   GET  /web/provider-auth/{p}?code=   confirmation page naming the
+ *                                       account, the agent and the short
+ *                                       code (or straight on when this
+ *                                       browser is remembered)
+ *   POST /web/provider-auth/{p}?code=   CSRF checked, code consumed,
+ *                                       handshake row inserted, state
+ *                                       minted, 302 to the provider
+ *
+ * The CSRF token and the remember cookie are MACs with HS_KEY_COOKIE bound
+ * to the browser-binding cookie, so neither works in another browser.
+ */
+#ifndef INGRESS_CONNECT_H
+#define INGRESS_CONNECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ingress_http.h"
+
+#define INGRESS_REMEMBER_MS (30LL * 24 * 3600 * 1000) /* 30 days */
+
+/* The CSRF token of the confirmation form for (bind, code):
+ * base64url(hs_mac(HS_KEY_COOKIE, "csrf|" bind "|" code)), 43 chars. */
+enum hs_err ingress_csrf_make(const struct hs_keyring *kr, const char *bind,
+                              const char *code, char out[44]) HS_MUST_CHECK;
+
+/* HS_OK when given is the CSRF token of (bind, code) under any key of the
+ * ring (constant time); HS_ERR_DENIED otherwise, also for NULL or
+ * malformed input. */
+enum hs_err ingress_csrf_verify(const struct hs_keyring *kr, const char *bind,
+                                const char *code, const char *given);
+
+/* The remember cookie value "<user_id>.<expiry_ms>.<mac>" for this
+ * browser (bind). HS_ERR_TOOBIG when out (cap) is short. */
+enum hs_err ingress_remember_make(const struct hs_keyring *kr,
+                                  const char *user_id, int64_t expiry_ms,
+                                  const char *bind, char *out,
+                                  size_t cap) HS_MUST_CHECK;
+
+/* HS_OK when value is a remember cookie made for user_id and bind that has
+ * not expired at now_ms; HS_ERR_EXPIRED when it has; HS_ERR_DENIED for
+ * another user, another browser, a bad MAC or a malformed value. */
+enum hs_err ingress_remember_verify(const struct hs_keyring *kr,
+                                    const char *value, const char *bind,
+                                    const char *user_id, int64_t now_ms);
+
+/* The route (GET or POST, is_post says which). provider is the path
+ * segment, lowercased and [a-z0-9]+ already. */
+enum MHD_Result ingress_connect_start(const struct ingress *in,
+                                      struct MHD_Connection *conn,
+                                      struct ingress_req *r,
+                                      const char *provider, int is_post);
+
+#endif

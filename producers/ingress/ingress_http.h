@@ -1,0 +1,108 @@
+/*
+ * ingress_http: libmicrohttpd glue of hs-ingress: the shared context, the
+ * request context, routing, response helpers and the headers every
+ * response carries.
+ *
+ * hs-ingress is thin: it holds no handshake state in memory. struct
+ * ingress is built once by main() and read-only afterwards (its handles are
+ * thread-safe). Each request has a struct ingress_req that lives from
+ * libmicrohttpd's first call for the request to its completion callback,
+ * where it is logged and freed (STYLE §4).
+ *
+ * Route handlers queue exactly one response with the ingress_respond_*
+ * helpers and return their result.
+ */
+#ifndef INGRESS_HTTP_H
+#define INGRESS_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hs_config.h"
+#include "hs_crypto.h"
+#include "hs_kafka.h"
+#include "hs_pg.h"
+#include "hs_provider.h"
+#include "ingress_pages.h"
+#include "ingress_params.h"
+
+#define INGRESS_BODY_MAX (16 * 1024) /* larger request bodies: 413 */
+#define INGRESS_POOL_WAIT_MS 2000    /* longest wait for a PG connection */
+
+struct ingress {
+    const struct hs_config *cfg;
+    const struct hs_keyring *kr;
+    const struct hs_catalog *cat;
+    struct hs_kafka_producer *producer;
+    struct hs_pg_pool *pool;
+    int https; /* HS_PUBLIC_URL is https: __Host- cookies, Secure */
+    struct MHD_Daemon *daemon;
+};
+
+struct ingress_req {
+    char request_id[24];
+    char method[8];                 /* for the access log; "OTHER" */
+    int64_t start_ms;
+    int answered;                   /* a response was queued */
+    const char *route;              /* route template for the access log */
+    char *body;                     /* raw body (JSON routes), owned */
+    size_t body_len;
+    size_t upload_total;            /* bytes received, all kinds */
+    int body_too_big;
+    struct MHD_PostProcessor *pp;   /* form bodies */
+    char csrf[64];                  /* the one form field we read */
+    int csrf_bad;                   /* repeated or over-long csrf field */
+    struct ingress_param params[INGRESS_PARAMS_MAX];
+    size_t nparams;
+    int too_many_params;
+    const char *set_cookie[2];      /* extra Set-Cookie values */
+    char cookie_buf[2][256];
+};
+
+/* Starts the daemon on cfg->listen (thread pool of cfg->threads). HS_OK
+ * writes the bound port to *port; HS_ERR_CONFIG with err filled when the
+ * address is malformed or taken. */
+enum hs_err ingress_http_start(struct ingress *in, uint16_t *port, char *err,
+                               size_t errlen) HS_MUST_CHECK;
+/* Stops accepting (MHD_quiesce_daemon), lets in-flight requests finish,
+ * stops the daemon. Safe when not started. */
+void ingress_http_stop(struct ingress *in);
+
+/* ---- responses (each queues exactly one response) ------------------ */
+/* body is stolen (json_decref'd here, also on failure). */
+enum MHD_Result ingress_respond_json(struct MHD_Connection *conn,
+                                     struct ingress_req *r, unsigned status,
+                                     json_t *body);
+/* {"error":code,"message":message}; 401 adds WWW-Authenticate: Bearer. */
+enum MHD_Result ingress_respond_error(struct MHD_Connection *conn,
+                                      struct ingress_req *r, unsigned status,
+                                      const char *code, const char *message);
+enum MHD_Result ingress_respond_page(struct MHD_Connection *conn,
+                                     struct ingress_req *r,
+                                     const struct ingress_page *pg);
+/* A page of one plain-text paragraph (escaped). */
+enum MHD_Result ingress_respond_text(struct MHD_Connection *conn,
+                                     struct ingress_req *r, unsigned status,
+                                     const char *title, const char *text);
+/* 302 to location (a path of ours or the provider's authorize URL). */
+enum MHD_Result ingress_respond_redirect(struct MHD_Connection *conn,
+                                         struct ingress_req *r,
+                                         const char *location);
+
+/* Adds a Set-Cookie to the response this request will send (at most two;
+ * a value that does not fit is dropped and HS_ERR_TOOBIG returned). */
+enum hs_err ingress_req_set_cookie(struct ingress_req *r, const char *value);
+
+/* The raw Cookie header of the request, or NULL. */
+const char *ingress_req_cookies(struct MHD_Connection *conn);
+
+/* Authenticates "Authorization: Bearer <token>" against api_tokens (by
+ * hash). HS_OK writes the user id to user_id (cap >= 32); HS_ERR_DENIED
+ * when missing or unknown; HS_ERR_TRANSIENT when the database fails. */
+enum hs_err ingress_bearer_user(const struct ingress *in,
+                                struct MHD_Connection *conn, char *user_id,
+                                size_t cap) HS_MUST_CHECK;
+
+#endif
