@@ -232,6 +232,10 @@ enum hs_err agent_store_save_token(const char *home, const char *provider,
     json_t *o;
     enum hs_err rc;
 
+    for (const char *c = provider; *c; c++) /* a file name, never a path */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= '0' && *c <= '9')))
+            return HS_ERR_INVALID;
     snprintf(dir, sizeof(dir), "%s/tokens", home);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return HS_ERR_INTERNAL;

@@ -436,8 +436,11 @@ static int cmd_listen(const struct opts *o, const char *home)
     while (ev && !interrupted) {
         enum agent_outcome oc;
 
+        /* The provider names a file under tokens/: only [A-Za-z0-9]+
+         * (sealed boxes are anonymous; the name is not to be trusted). */
         if (agent_channel_next(ch, 200, ev) != HS_OK ||
-            strcmp(ev->agent_id, c.agent_id) != 0)
+            strcmp(ev->agent_id, c.agent_id) != 0 ||
+            !provider_ok(ev->provider))
             continue;
         oc = agent_channel_handle(ev, c.agent_id, ev->provider, &k, &tok,
                                   reason, sizeof(reason));

@@ -233,7 +233,13 @@ static int unreserved(unsigned char c)
 enum hs_err hs_http_urlencode(const char *s, char *out, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t j = 0;
+    size_t j = 0, need = 1;
+
+    /* Measure first: out is written only when everything fits. */
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        need += (unreserved(*p) || *p == ' ') ? 1 : 3;
+    if (need > cap)
+        return HS_ERR_TOOBIG;
 
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (unreserved(*p) || *p == ' ') {

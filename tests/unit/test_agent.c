@@ -89,6 +89,8 @@ static void test_store_round_trip_with_private_modes(void **st)
     assert_int_equal(tb.expires_at, 123);
     assert_int_equal(agent_store_load_token(home, "gitlab", &tb),
                      HS_ERR_NOTFOUND);
+    assert_int_equal(agent_store_save_token(home, "../config", &t),
+                     HS_ERR_INVALID); /* a file name, never a path */
     assert_int_equal(mode_of("."), 0700);
     assert_int_equal(mode_of("config.json"), 0600);
     assert_int_equal(mode_of("agent.key"), 0600);

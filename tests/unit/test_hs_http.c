@@ -372,6 +372,17 @@ static void test_refused_connection_is_transient(void **st)
     assert_int_equal(res.status, 0);
 }
 
+static void test_urlencode_writes_nothing_when_short(void **st)
+{
+    char out[4] = "zzz";
+    (void)st;
+
+    assert_int_equal(hs_http_urlencode("abc", out, 3), HS_ERR_TOOBIG);
+    assert_string_equal(out, "zzz");
+    assert_int_equal(hs_http_urlencode("a b", out, 4), HS_OK);
+    assert_string_equal(out, "a+b");
+}
+
 static void test_urlencode_table(void **st)
 {
     static const struct {
@@ -440,6 +451,7 @@ static void test_form_add_all_short_capacities(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_urlencode_writes_nothing_when_short),
         cmocka_unit_test(test_post_carries_body_type_and_basic_auth),
         cmocka_unit_test(test_redirects_are_not_followed),
         cmocka_unit_test(test_body_cap_and_timeout),
