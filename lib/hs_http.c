@@ -70,20 +70,37 @@ static enum hs_err map_curl(CURLcode cc)
         return HS_ERR_TIMEOUT;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
         return HS_ERR_TRANSIENT;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
     case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CLIENTCERT:
+    case CURLE_USE_SSL_FAILED:
         return HS_ERR_CRYPTO;
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
         return HS_ERR_INVALID;
+    case CURLE_FILESIZE_EXCEEDED:
+        return HS_ERR_TOOBIG;
     case CURLE_OUT_OF_MEMORY:
+    case CURLE_WRITE_ERROR: /* the sink could not grow (too_big is apart) */
         return HS_ERR_NOMEM;
     default:
         return HS_ERR_TRANSIENT;
@@ -97,101 +114,187 @@ static int scheme_allowed(const char *url, int allow_http)
     return allow_http && strncmp(url, "http://", 7) == 0;
 }
 
+/* A header value must not end the header early (CR, LF) or carry other
+ * control bytes: no request smuggling through a caller's string. */
+static int header_value_ok(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || (unsigned char)*v == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Appends "<name>: <value>" to *hdrs. The line is built on the heap and
+ * wiped, since a value may be a secret (Authorization). */
+static enum hs_err add_header(struct curl_slist **hdrs, const char *name,
+                              const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *h;
+    struct curl_slist *nh;
+    int w;
+
+    if (!header_value_ok(value))
+        return HS_ERR_INVALID;
+    h = malloc(n);
+    if (!h)
+        return HS_ERR_NOMEM;
+    w = snprintf(h, n, "%s: %s", name, value);
+    nh = (w > 0 && (size_t)w < n) ? curl_slist_append(*hdrs, h) : NULL;
+    hs_wipe(h, n);
+    free(h);
+    if (!nh)
+        return HS_ERR_NOMEM;
+    *hdrs = nh;
+    return HS_OK;
+}
+
+/* The options that make a request safe; any failure here (an old libcurl
+ * without CURLOPT_PROTOCOLS_STR, say) refuses the request rather than
+ * sending it with weaker settings. */
+static enum hs_err set_safety(CURL *c, const struct hs_http_request *req,
+                              struct sink *s)
+{
+    const char *protos = req->allow_http ? "http,https" : "https";
+    long connect_ms = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+                                                  : DEFAULT_CONNECT_MS;
+    long total_ms = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
+    CURLcode bad = CURLE_OK;
+
+    bad |= curl_easy_setopt(c, CURLOPT_URL, req->url);
+    bad |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protos);
+    bad |= curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, protos);
+    bad |= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    bad |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total_ms);
+    /* A Content-Length over the cap fails before any byte of body. */
+    bad |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+                            (curl_off_t)s->max);
+    bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    bad |= curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    bad |= curl_easy_setopt(c, CURLOPT_USERAGENT, "handshake/1");
+    return bad == CURLE_OK ? HS_OK : HS_ERR_INTERNAL;
+}
+
+/* Method, body and credentials. */
+static enum hs_err set_request(CURL *c, const struct hs_http_request *req)
+{
+    CURLcode bad = CURLE_OK;
+    const char *m = req->method ? req->method : "GET";
+
+    if (strcmp(m, "POST") == 0) {
+        bad |= curl_easy_setopt(c, CURLOPT_POST, 1L);
+        bad |= curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+                                req->body ? req->body : "");
+        bad |= curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                                (curl_off_t)(req->body ? req->body_len : 0));
+    } else if (strcmp(m, "DELETE") == 0) {
+        bad |= curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    } else if (strcmp(m, "GET") != 0) {
+        return HS_ERR_INVALID;
+    }
+    if (req->basic_user) {
+        bad |= curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        bad |= curl_easy_setopt(c, CURLOPT_USERNAME, req->basic_user);
+        bad |= curl_easy_setopt(c, CURLOPT_PASSWORD,
+                                req->basic_pass ? req->basic_pass : "");
+    }
+    return bad == CURLE_OK ? HS_OK : HS_ERR_INTERNAL;
+}
+
+static enum hs_err build_headers(const struct hs_http_request *req,
+                                 struct curl_slist **out)
+{
+    struct curl_slist *hdrs = NULL, *nh;
+    enum hs_err rc = HS_OK;
+
+    if (req->content_type)
+        rc = add_header(&hdrs, "Content-Type", req->content_type);
+    if (rc == HS_OK && req->accept)
+        rc = add_header(&hdrs, "Accept", req->accept);
+    if (rc == HS_OK && req->bearer) {
+        char *v;
+        size_t n = strlen(req->bearer) + 8;
+
+        v = malloc(n);
+        if (!v) {
+            rc = HS_ERR_NOMEM;
+        } else {
+            int w = snprintf(v, n, "Bearer %s", req->bearer);
+
+            rc = (w > 0 && (size_t)w < n)
+                     ? add_header(&hdrs, "Authorization", v)
+                     : HS_ERR_INTERNAL;
+            hs_wipe(v, n);
+            free(v);
+        }
+    }
+    if (rc == HS_OK) {
+        /* Expect: 100-continue would add a round trip to every POST. */
+        nh = curl_slist_append(hdrs, "Expect:");
+        if (nh)
+            hdrs = nh;
+        else
+            rc = HS_ERR_NOMEM;
+    }
+    if (rc != HS_OK) {
+        curl_slist_free_all(hdrs);
+        return rc;
+    }
+    *out = hdrs;
+    return HS_OK;
+}
+
 enum hs_err hs_http_do(const struct hs_http_request *req,
                        struct hs_http_response *res)
 {
-    CURL *c;
+    CURL *c = NULL;
     struct curl_slist *hdrs = NULL;
     struct sink s = {0};
-    char line[256];
     char *ctype = NULL;
     long status = 0;
     CURLcode cc;
     enum hs_err rc;
-    const char *protos = req->allow_http ? "http,https" : "https";
 
     memset(res, 0, sizeof(*res));
+    /* Checked here as well as by CURLOPT_PROTOCOLS_STR: a refused scheme
+     * never reaches libcurl, not even its URL parser. */
     if (!req->url || !scheme_allowed(req->url, req->allow_http))
         return HS_ERR_INVALID;
+    rc = build_headers(req, &hdrs);
+    if (rc != HS_OK)
+        return rc;
     c = curl_easy_init();
-    if (!c)
-        return HS_ERR_NOMEM;
-    s.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
-    curl_easy_setopt(c, CURLOPT_URL, req->url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protos);
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, protos);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     req->connect_timeout_ms ? req->connect_timeout_ms
-                                             : (long)DEFAULT_CONNECT_MS);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                     req->timeout_ms ? req->timeout_ms
-                                     : (long)DEFAULT_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "handshake/1");
-    if (req->method && strcmp(req->method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(req->body ? req->body_len : 0));
-    } else if (req->method && strcmp(req->method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
-    }
-    if (req->basic_user) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERNAME, req->basic_user);
-        curl_easy_setopt(c, CURLOPT_PASSWORD,
-                         req->basic_pass ? req->basic_pass : "");
-    }
-    rc = HS_ERR_NOMEM;
-    if (req->content_type) {
-        if (snprintf(line, sizeof(line), "Content-Type: %s",
-                     req->content_type) >= (int)sizeof(line))
-            goto out;
-        hdrs = curl_slist_append(hdrs, line);
-    }
-    if (req->accept) {
-        if (snprintf(line, sizeof(line), "Accept: %s", req->accept) >=
-            (int)sizeof(line))
-            goto out;
-        hdrs = curl_slist_append(hdrs, line);
-    }
-    if (req->bearer) {
-        /* The header holds a secret: built on the heap and wiped. */
-        size_t n = strlen(req->bearer) + 32;
-        char *h = malloc(n);
-        struct curl_slist *nh;
-
-        if (!h)
-            goto out;
-        snprintf(h, n, "Authorization: Bearer %s", req->bearer);
-        nh = curl_slist_append(hdrs, h);
-        hs_wipe(h, n);
-        free(h);
-        if (!nh)
-            goto out;
-        hdrs = nh;
-    }
-    /* Expect: 100-continue would add a round trip to every POST. */
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    cc = curl_easy_perform(c);
-    if (s.too_big) {
-        rc = HS_ERR_TOOBIG;
+    if (!c) {
+        rc = HS_ERR_NOMEM;
         goto out;
     }
-    rc = map_curl(cc);
+    s.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+    rc = set_safety(c, req, &s);
+    if (rc == HS_OK)
+        rc = set_request(c, req);
+    if (rc == HS_OK &&
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK)
+        rc = HS_ERR_INTERNAL;
     if (rc != HS_OK)
         goto out;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
-    res->status = status;
+    cc = curl_easy_perform(c);
+    rc = s.too_big ? HS_ERR_TOOBIG : map_curl(cc);
+    if (rc != HS_OK)
+        goto out;
+    if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
+        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype) != CURLE_OK) {
+        rc = HS_ERR_INTERNAL;
+        goto out;
+    }
+    /* A longer Content-Type is cut: its start, the media type, is what
+     * callers compare. */
     if (ctype)
-        snprintf(res->content_type, sizeof(res->content_type), "%s", ctype);
+        snprintf(res->content_type, sizeof(res->content_type), "%.*s",
+                 (int)sizeof(res->content_type) - 1, ctype);
     if (!s.buf) {
         s.buf = calloc(1, 1);
         if (!s.buf) {
@@ -199,6 +302,7 @@ enum hs_err hs_http_do(const struct hs_http_request *req,
             goto out;
         }
     }
+    res->status = status;
     res->body = s.buf;
     res->len = s.len;
     s.buf = NULL;
@@ -210,7 +314,8 @@ out:
     if (rc != HS_OK)
         memset(res, 0, sizeof(*res));
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+    if (c)
+        curl_easy_cleanup(c);
     return rc;
 }
 

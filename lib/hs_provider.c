@@ -2,6 +2,12 @@
  * hs_provider: the provider catalog (contract in hs_provider.h). Strict:
  * every key is known, every value has its type, URLs are https (or http
  * with allow_http), the client secret comes from the named variable.
+ *
+ * Errors are one line that starts with "HS_PROVIDERS: " and names the
+ * provider and key. Anything taken from the file that appears in an error
+ * (a name, a key, a variable name) goes through shown(): printable ASCII
+ * only, so a crafted catalog cannot forge log lines. The value of a
+ * client secret never appears.
  */
 #include "hs_provider.h"
 
@@ -17,6 +23,10 @@
 #define MAX_PROVIDERS 64
 
 static enum hs_err fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes "HS_PROVIDERS: " + the message to err (truncated to errlen). */
+static enum hs_err fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     int n = 0;
@@ -29,6 +39,71 @@ static enum hs_err fail(char *err, size_t errlen, const char *fmt, ...)
         va_end(ap);
     }
     return HS_ERR_CONFIG;
+}
+
+/* A catalog string made fit for an error line: at most 40 bytes of
+ * printable ASCII, others replaced by '?', quotes and backslashes too. */
+struct shown {
+    char s[48];
+};
+
+static struct shown shown(const char *in)
+{
+    struct shown o;
+    size_t i;
+
+    for (i = 0; in[i] && i < 40; i++) {
+        unsigned char c = (unsigned char)in[i];
+
+        o.s[i] = (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+                     ? '?' : (char)c;
+    }
+    if (in[i]) {
+        memcpy(o.s + i, "...", 4);
+        return o;
+    }
+    o.s[i] = '\0';
+    return o;
+}
+
+/* Environment variable names: [A-Za-z_][A-Za-z0-9_]*, at most 64. */
+static int var_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 64 || (s[0] >= '0' && s[0] <= '9'))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E. */
+static int scope_valid(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+/* Printable ASCII without spaces: client ids go into URLs and forms. */
+static int token_valid(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return 0;
+    return 1;
 }
 
 static int name_valid(const char *s)
@@ -120,8 +195,7 @@ static enum hs_err set_key(struct hs_provider *p, const struct key *k,
             size_t n;
 
             s = json_string_value(e);
-            if (!s || !*s || strpbrk(s, " \"\\") ||
-                (n = strlen(s)) + len + 2 > k->size)
+            if (!s || !scope_valid(s) || (n = strlen(s)) + len + 2 > k->size)
                 return fail(err, errlen, "provider \"%s\": bad scope %zu",
                             p->name, i + 1);
             if (len)
@@ -146,9 +220,10 @@ static enum hs_err set_key(struct hs_provider *p, const struct key *k,
         const char *val;
 
         s = json_string_value(v);
-        if (!s || !*s)
+        if (!s || !var_valid(s))
             return fail(err, errlen, "provider \"%s\": \"client_secret_env\""
-                        " must name a variable", p->name);
+                        " must name a variable ([A-Za-z_][A-Za-z0-9_]*)",
+                        p->name);
         val = getenv(s);
         if (!val || !*val)
             return fail(err, errlen, "provider \"%s\": %s (its "
@@ -168,6 +243,9 @@ static enum hs_err set_key(struct hs_provider *p, const struct key *k,
         if (k->kind == STR_URL && !url_valid(s, allow_http))
             return fail(err, errlen, "provider \"%s\": \"%s\" must be an "
                         "https URL", p->name, k->name);
+        if (k->kind == STR && !token_valid(s))
+            return fail(err, errlen, "provider \"%s\": \"%s\" must be "
+                        "printable ASCII without spaces", p->name, k->name);
         memcpy(dst, s, strlen(s) + 1);
         return HS_OK;
     }
@@ -183,8 +261,8 @@ static enum hs_err parse_one(const char *name, json_t *obj, int allow_http,
     enum hs_err rc;
 
     if (!name_valid(name))
-        return fail(err, errlen, "provider name \"%.40s\" must match "
-                    "[A-Za-z0-9]+", name);
+        return fail(err, errlen, "provider name \"%s\" must match "
+                    "[A-Za-z0-9]+ (at most 31)", shown(name).s);
     memset(p, 0, sizeof(*p));
     for (size_t i = 0; name[i]; i++)
         p->name[i] = (char)((name[i] >= 'A' && name[i] <= 'Z')
@@ -201,8 +279,8 @@ static enum hs_err parse_one(const char *name, json_t *obj, int allow_http,
             if (strcmp(kname, keys[i].name) == 0)
                 break;
         if (i == NKEYS)
-            return fail(err, errlen, "provider \"%s\": unknown key \"%.40s\"",
-                        p->name, kname);
+            return fail(err, errlen, "provider \"%s\": unknown key \"%s\"",
+                        p->name, shown(kname).s);
         rc = set_key(p, &keys[i], v, allow_http, err, errlen);
         if (rc != HS_OK)
             return rc;
@@ -227,12 +305,13 @@ enum hs_err hs_catalog_parse(const char *json, size_t len, int allow_http,
 
     if (!root)
         return fail(err, errlen, "not valid JSON (line %d: %s)", jerr.line,
-                    jerr.text);
+                    shown(jerr.text).s);
     if (!json_is_object(root))
         goto bad_root;
     json_object_foreach(root, k, v) {
         if (strcmp(k, "providers") != 0) {
-            rc = fail(err, errlen, "unknown top-level key \"%.40s\"", k);
+            rc = fail(err, errlen, "unknown top-level key \"%s\"",
+                      shown(k).s);
             goto out;
         }
     }

@@ -1,9 +1,6 @@
 # Unit tests of the pure lib/ modules and schemas/ (label unit).
 hs_test(test_hs_crypto LIBS hs_core)
 hs_test(test_hs_state LIBS hs_core)
-hs_test(test_hs_event LIBS hs_core)
 hs_test(test_hs_config LIBS hs_core)
-hs_test(test_hs_provider LIBS hs_core)
 hs_test(test_hs_log LIBS hs_core)
-hs_test(test_hs_http LIBS hs_http PkgConfig::MHD)
 hs_test(test_hs_err LIBS hs_core)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -44,6 +45,18 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* 3000 bytes of 'y' in chunks, then the end. */
+static ssize_t chunk(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    size_t n = max < 500 ? max : 500;
+
+    (void)cls;
+    if (pos >= 3000)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    memset(buf, 'y', n);
+    return (ssize_t)n;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
@@ -105,13 +118,22 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
         return reply(c, 200, big, NULL);
     }
     if (strcmp(url, "/slow") == 0) {
-        struct timespec ts = {0, 500 * 1000 * 1000};
+        struct timespec ts = {1, 0};
 
         nanosleep(&ts, NULL);
         return reply(c, 200, "late", NULL);
     }
     if (strcmp(url, "/redirect") == 0)
         return reply(c, 302, "", "/echo");
+    if (strcmp(url, "/chunked") == 0) {
+        /* no Content-Length: only the write callback can stop it */
+        struct MHD_Response *r = MHD_create_response_from_callback(
+            MHD_SIZE_UNKNOWN, 1024, chunk, NULL, NULL);
+        enum MHD_Result ret = MHD_queue_response(c, 200, r);
+
+        MHD_destroy_response(r);
+        return ret;
+    }
     return reply(c, 404, "no", NULL);
 }
 
@@ -203,9 +225,177 @@ static void test_body_cap_and_timeout(void **st)
     assert_int_equal(get("/big", &req, &res), HS_ERR_TOOBIG);
     assert_null(res.body);
     req.max_body = 0;
-    req.timeout_ms = 150;
-    assert_int_equal(get("/slow", &req, &res), HS_ERR_TIMEOUT);
+    req.timeout_ms = 200;
+    {
+        struct timespec t0, t1;
+        long ms;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(get("/slow", &req, &res), HS_ERR_TIMEOUT);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+             (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        assert_true(ms >= 150 && ms < 950); /* the handler sleeps 1000 */
+    }
     assert_null(res.body);
+}
+
+/* A body without Content-Length is cut by the write callback; one with
+ * it, before the body (CURLOPT_MAXFILESIZE). */
+static void test_body_cap_without_content_length(void **st)
+{
+    struct hs_http_request req = {.method = "GET", .max_body = 2999};
+    struct hs_http_response res;
+    (void)st;
+
+    memset(&res, 0xa5, sizeof(res));
+    assert_int_equal(get("/chunked", &req, &res), HS_ERR_TOOBIG);
+    assert_null(res.body);
+    assert_int_equal(res.status, 0);
+    req.max_body = 3000;
+    assert_int_equal(get("/chunked", &req, &res), HS_OK);
+    assert_int_equal(res.len, 3000);
+    assert_int_equal(res.body[2999], 'y');
+    assert_int_equal(res.body[3000], '\0');
+    hs_http_response_cleanup(&res);
+}
+
+/* Header values with control bytes and unknown methods are refused before
+ * anything is sent. */
+static void test_header_injection_and_methods_refused(void **st)
+{
+    static const struct {
+        const char *method, *ctype, *accept, *bearer;
+    } bad[] = {
+        {"GET", "text/plain\r\nX-Evil: 1", NULL, NULL},
+        {"GET", NULL, "a\nb", NULL},
+        {"GET", NULL, NULL, "tok\r\nHost: evil"},
+        {"GET", NULL, NULL, "tok\x01"},
+        {"PUT", NULL, NULL, NULL},
+        {"get", NULL, NULL, NULL},
+        {"GET ", NULL, NULL, NULL},
+        {"", NULL, NULL, NULL},
+    };
+    struct hs_http_response res;
+    int before = atomic_load(&requests);
+    (void)st;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct hs_http_request req = {.method = bad[i].method,
+                                      .content_type = bad[i].ctype,
+                                      .accept = bad[i].accept,
+                                      .bearer = bad[i].bearer};
+
+        memset(&res, 0xa5, sizeof(res));
+        if (get("/headers", &req, &res) != HS_ERR_INVALID)
+            fail_msg("row %zu not refused", i);
+        assert_null(res.body);
+    }
+    assert_int_equal(atomic_load(&requests), before);
+    {
+        struct hs_http_request req = {.method = "DELETE"};
+
+        assert_int_equal(get("/echo", &req, &res), HS_OK);
+        assert_int_equal(strncmp(res.body, "DELETE|", 7), 0);
+        hs_http_response_cleanup(&res);
+        req.method = NULL; /* NULL is GET */
+        assert_int_equal(get("/echo", &req, &res), HS_OK);
+        assert_int_equal(strncmp(res.body, "GET|", 4), 0);
+        hs_http_response_cleanup(&res);
+    }
+}
+
+/* A throwaway self-signed certificate for 127.0.0.1, made for this test
+ * only (openssl req -x509 -newkey ec ...). Nothing trusts it, so a
+ * verifying client must refuse the server. */
+static const char tls_key[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgAIaja1NAIHlZj+Hi\n"
+    "lJNx6o+wpEikK3JlMU0WvKpaq4ShRANCAAR2ZYk2wjw7DEgZ00Xp9NMyg/FNLuZe\n"
+    "goL4D+vsuoeGelZzBnkxhAC7OmSt4HA7TAz2SVApns1lNOX2QIaILBZq\n"
+    "-----END PRIVATE KEY-----\n";
+static const char tls_cert[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBkDCCATagAwIBAgIULn8pV3YunUx5EDZHH3xrFkwgQwUwCgYIKoZIzj0EAwIw\n"
+    "FDESMBAGA1UEAwwJMTI3LjAuMC4xMCAXDTI2MTEyMjEzNTIwN1oYDzIxMjYxMDI5\n"
+    "MTM1MjA3WjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjO\n"
+    "PQMBBwNCAAR2ZYk2wjw7DEgZ00Xp9NMyg/FNLuZegoL4D+vsuoeGelZzBnkxhAC7\n"
+    "OmSt4HA7TAz2SVApns1lNOX2QIaILBZqo2QwYjAdBgNVHQ4EFgQUTfWQS6fHLn85\n"
+    "qQtCGFoER8Z6M0UwHwYDVR0jBBgwFoAUTfWQS6fHLn85qQtCGFoER8Z6M0UwDwYD\n"
+    "VR0TAQH/BAUwAwEB/zAPBgNVHREECDAGhwR/AAABMAoGCCqGSM49BAMCA0gAMEUC\n"
+    "IQDPQCj6vy5CXMdSXbUqIFLf1s5gfoDfLkP/ZWHLpzC/vQIgbErDwZxcwVjxXFNV\n"
+    "AHnSA8Rw3IhWypURhMq+wmn+Uv0=\n"
+    "-----END CERTIFICATE-----\n";
+
+static size_t discard(char *p, size_t size, size_t n, void *u)
+{
+    (void)p, (void)u;
+    return size * n;
+}
+
+/* TLS is verified: an untrusted certificate is HS_ERR_CRYPTO and the
+ * request never reaches the handler; https to a plain-text server is a
+ * TLS failure too, never a fallback to http. */
+static void test_tls_is_verified(void **st)
+{
+    struct sockaddr_in sa;
+    const union MHD_DaemonInfo *di;
+    struct MHD_Daemon *tls;
+    struct hs_http_request req = {.method = "GET", .timeout_ms = 5000};
+    struct hs_http_response res;
+    char url[128];
+    int before;
+    (void)st;
+
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        skip();
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    tls = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+                               MHD_USE_THREAD_PER_CONNECTION | MHD_USE_TLS,
+                           0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
+                           (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY,
+                           tls_key, MHD_OPTION_HTTPS_MEM_CERT, tls_cert,
+                           MHD_OPTION_NOTIFY_COMPLETED, done, NULL,
+                           MHD_OPTION_END);
+    assert_non_null(tls);
+    di = MHD_get_daemon_info(tls, MHD_DAEMON_INFO_BIND_PORT);
+    assert_non_null(di);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/echo", di->port);
+    req.url = url;
+    before = atomic_load(&requests);
+    memset(&res, 0xa5, sizeof(res));
+    assert_int_equal(hs_http_do(&req, &res), HS_ERR_CRYPTO);
+    assert_null(res.body);
+    assert_int_equal(res.status, 0);
+    req.allow_http = 1; /* allowing http relaxes nothing about https */
+    assert_int_equal(hs_http_do(&req, &res), HS_ERR_CRYPTO);
+    assert_int_equal(atomic_load(&requests), before);
+    {
+        /* Control: the same server answers a client that does not verify,
+         * so the refusal above is verification, not a broken server. */
+        CURL *c = curl_easy_init();
+        long code = 0;
+
+        assert_non_null(c);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+        assert_int_equal(curl_easy_perform(c), CURLE_OK);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        assert_int_equal(code, 200);
+        curl_easy_cleanup(c);
+        assert_int_equal(atomic_load(&requests), before + 1);
+        before++;
+    }
+    MHD_stop_daemon(tls);
+    /* https to the plain-text test server */
+    snprintf(url, sizeof(url), "https://%s/echo", host_port);
+    assert_int_equal(hs_http_do(&req, &res), HS_ERR_CRYPTO);
+    assert_int_equal(atomic_load(&requests), before);
 }
 
 static void test_scheme_allow_list_and_refused_connection(void **st)
@@ -455,6 +645,9 @@ int main(void)
         cmocka_unit_test(test_post_carries_body_type_and_basic_auth),
         cmocka_unit_test(test_redirects_are_not_followed),
         cmocka_unit_test(test_body_cap_and_timeout),
+        cmocka_unit_test(test_body_cap_without_content_length),
+        cmocka_unit_test(test_header_injection_and_methods_refused),
+        cmocka_unit_test(test_tls_is_verified),
         cmocka_unit_test(test_scheme_allow_list_and_refused_connection),
         cmocka_unit_test(test_form_encoding),
         cmocka_unit_test(test_get_round_trip_with_accept_and_bearer),

@@ -310,6 +310,143 @@ static void test_shipped_catalog_parses_with_the_variables_it_names(void **st)
     json_decref(root);
 }
 
+/* Errors stay one printable line whatever the catalog holds; names and
+ * variable names are validated before they reach an error. */
+static void test_errors_are_one_printable_line(void **st)
+{
+    static const struct bad bad[] = {
+        {PROV("acme", GOOD_BODY ",\"sc\\nope\":1"), "unknown key \"sc?ope\""},
+        {PROV("ac\\u001bme", GOOD_BODY), "provider name \"ac?me\""},
+        {PROV("acme", GOOD_BODY ",\"x\\\"y\":1"), "unknown key \"x?y\""},
+        {"{\"providers\":{},\"\\r\\nfake\":1}", "top-level key \"??fake\""},
+        {PROV("acme", GOOD_BODY ",\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                "aaaaaaaaaaaaaaa\":1"),
+         "aaaaaaaaaa...\""},
+        {"{\"providers\":\n{\"acme\":\n", "not valid JSON (line 3"},
+    };
+    (void)st;
+
+    setenv("HS_T_SECRET", "s3cret", 1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct hs_catalog cat = {0};
+        char err[300] = "";
+
+        if (parse(bad[i].json, 0, &cat, err, sizeof(err)) != HS_ERR_CONFIG)
+            fail_msg("accepted: %s", bad[i].json);
+        for (const char *p = err; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                fail_msg("row %zu: byte 0x%02x in \"%s\"", i,
+                         (unsigned char)*p, err);
+        if (!strstr(err, bad[i].want))
+            fail_msg("error \"%s\" lacks \"%s\"", err, bad[i].want);
+    }
+    /* a short error buffer truncates, never overflows */
+    {
+        struct hs_catalog cat = {0};
+        char err[20];
+
+        memset(err, 'x', sizeof(err));
+        assert_int_equal(parse("nope", 0, &cat, err, 8), HS_ERR_CONFIG);
+        assert_int_equal(strlen(err), 7);
+        assert_int_equal(err[8], 'x');
+        assert_int_equal(parse("nope", 0, &cat, NULL, 0), HS_ERR_CONFIG);
+    }
+}
+
+#define BODY_WITH(secret_env, scope, client_id)                              \
+    PROV("acme", "\"authorize_url\":\"https://x/a\",\"token_url\":"         \
+                 "\"https://x/t\",\"scopes\":[\"" scope "\"],\"client_id\":" \
+                 "\"" client_id "\",\"client_secret_env\":\"" secret_env "\"")
+
+/* Tables of bad variable names, scope tokens and client ids. */
+static void test_variable_scope_and_client_id_tables(void **st)
+{
+    static const struct bad bad[] = {
+        {BODY_WITH("", "a", "c"), "\"client_secret_env\" must name"},
+        {BODY_WITH("1ABC", "a", "c"), "\"client_secret_env\" must name"},
+        {BODY_WITH("HS T", "a", "c"), "\"client_secret_env\" must name"},
+        {BODY_WITH("HS-T", "a", "c"), "\"client_secret_env\" must name"},
+        {BODY_WITH("HS_T\\n", "a", "c"), "\"client_secret_env\" must name"},
+        {BODY_WITH("HS_T=x", "a", "c"), "\"client_secret_env\" must name"},
+        {BODY_WITH("HS_T_SECRET", "a\\tb", "c"), "bad scope 1"},
+        {BODY_WITH("HS_T_SECRET", "\\u00e9", "c"), "bad scope 1"},
+        {BODY_WITH("HS_T_SECRET", "a\\\\b", "c"), "bad scope 1"},
+        {BODY_WITH("HS_T_SECRET", "a\\\"b", "c"), "bad scope 1"},
+        {BODY_WITH("HS_T_SECRET", "a\\u007f", "c"), "bad scope 1"},
+        {BODY_WITH("HS_T_SECRET", "a", ""), "\"client_id\""},
+        {BODY_WITH("HS_T_SECRET", "a", "c d"), "\"client_id\""},
+        {BODY_WITH("HS_T_SECRET", "a", "c\\r\\n"), "\"client_id\""},
+        {BODY_WITH("HS_T_SECRET", "a", "\\u00e9"), "\"client_id\""},
+    };
+    static const char *const good[] = {
+        BODY_WITH("HS_T_SECRET", "read:user", "c"),
+        BODY_WITH("_x9", "https://graph.microsoft.com/User.Read", "a.b-c_d~"),
+        BODY_WITH("HS_T_SECRET", "!#[]~", "1234567890.apps.example"),
+    };
+    (void)st;
+
+    setenv("HS_T_SECRET", "s3cret", 1);
+    setenv("_x9", "v", 1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct hs_catalog cat = {0};
+        char err[300] = "";
+
+        if (parse(bad[i].json, 0, &cat, err, sizeof(err)) != HS_ERR_CONFIG)
+            fail_msg("accepted: %s", bad[i].json);
+        assert_null(cat.v);
+        if (!strstr(err, "provider \"acme\"") || !strstr(err, bad[i].want))
+            fail_msg("error \"%s\" lacks \"%s\"", err, bad[i].want);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct hs_catalog cat = {0};
+        char err[300] = "";
+
+        if (parse(good[i], 0, &cat, err, sizeof(err)) != HS_OK)
+            fail_msg("refused: %s (%s)", good[i], err);
+        hs_catalog_cleanup(&cat);
+    }
+    unsetenv("_x9");
+}
+
+/* The shipped catalog follows its own conventions: client_id "set-me",
+ * HS_<NAME>_CLIENT_SECRET, https everywhere, every flag a boolean. */
+static void test_shipped_catalog_conventions(void **st)
+{
+    static const char *const want[] = {"github", "gitlab", "slack",
+                                       "atlassian", "microsoft", "google",
+                                       "bitbucket", "linear", "oidc"};
+    const char *path = HS_SOURCE_DIR "/schemas/providers.json";
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
+    json_t *provs;
+    (void)st;
+
+    assert_non_null(root);
+    provs = json_object_get(root, "providers");
+    assert_int_equal(json_object_size(provs), 9);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        json_t *p = json_object_get(provs, want[i]);
+        char var[64], *u;
+
+        if (!p)
+            fail_msg("%s missing", want[i]);
+        snprintf(var, sizeof(var), "HS_%s_CLIENT_SECRET", want[i]);
+        for (u = var; *u; u++)
+            if (*u >= 'a' && *u <= 'z')
+                *u = (char)(*u - 32);
+        assert_string_equal(
+            json_string_value(json_object_get(p, "client_secret_env")), var);
+        assert_string_equal(json_string_value(json_object_get(p, "client_id")),
+                            "set-me");
+        assert_non_null(json_string_value(json_object_get(p, "token_auth")));
+    }
+    /* the generic entry uses placeholder URLs only */
+    assert_int_equal(strncmp(json_string_value(json_object_get(
+                                 json_object_get(provs, "oidc"),
+                                 "authorize_url")),
+                             "https://id.example.com/", 23), 0);
+    json_decref(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +460,9 @@ int main(void)
         cmocka_unit_test(test_find_is_case_insensitive_and_refuses_bad_names),
         cmocka_unit_test(
             test_shipped_catalog_parses_with_the_variables_it_names),
+        cmocka_unit_test(test_errors_are_one_printable_line),
+        cmocka_unit_test(test_variable_scope_and_client_id_tables),
+        cmocka_unit_test(test_shipped_catalog_conventions),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
