@@ -5,6 +5,7 @@
 # not a string literal: a migration is easily longer than the 4095
 # characters -Wpedantic (-Woverlength-strings) accepts in a C11 literal,
 # and bytes need no escaping.
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "/* Generated from schemas/sql by lib/embed_sql.cmake. */\n#include <stddef.h>\n#include \"hs_pg_migrations.h\"\n\n")
 set(entries "")
 set(count 0)

@@ -75,6 +75,8 @@ static const struct cfg_var vars[] = {
         "how long a produce waits for acks=all, ms"),
     INT("HS_THREADS", threads, "4", 1, 64,
         "HTTP worker threads and PostgreSQL connections (ingress)"),
+    INT("HS_LONGPOLL_MAX", longpoll_max, "20000", 1, 100000,
+        "long polls one ingress holds at once; more are answered at once"),
     {"HS_INSECURE_HTTP", CFG_BOOL, OFF(insecure_http), 0, 0, 0, "0", 0, 1,
      CHK_NONE, "1 allows plain-http provider and public URLs (dev only)"},
     {"HS_LOG_LEVEL", CFG_LEVEL, OFF(log_level), 0, 0, 0, "info", 0, 0,

@@ -50,6 +50,7 @@ struct hs_config {
     int kafka_timeout_ms;     /* HS_KAFKA_TIMEOUT_MS 100..60000, def 5000:
                                  how long a produce waits for acks=all */
     int threads;              /* HS_THREADS 1..64, default 4 (ingress) */
+    int longpoll_max;         /* HS_LONGPOLL_MAX 1..100000, default 20000 */
     int insecure_http;        /* HS_INSECURE_HTTP 0|1, default 0: allow
                                  http:// provider URLs and public URL
                                  (development and tests only) */

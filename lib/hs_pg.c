@@ -323,6 +323,45 @@ void hs_pg_rollback(struct hs_pg *pg)
         hs_log(HS_LOG_WARN, "pg.rollback_failed");
 }
 
+enum hs_err hs_pg_listen(struct hs_pg *pg, const char *channel)
+{
+    char sql[96];
+    char *ident;
+    int n;
+
+    if (!ready_to_send(pg))
+        return HS_ERR_TRANSIENT;
+    ident = PQescapeIdentifier(pg->conn, channel, strlen(channel));
+    if (!ident)
+        return HS_ERR_INVALID;
+    n = snprintf(sql, sizeof(sql), "LISTEN %s", ident);
+    PQfreemem(ident);
+    if (n < 0 || (size_t)n >= sizeof(sql))
+        return HS_ERR_TOOBIG;
+    return exec(pg, sql, 0, NULL, NULL, NULL, 1, NULL);
+}
+
+int hs_pg_socket(const struct hs_pg *pg)
+{
+    return PQstatus(pg->conn) == CONNECTION_OK ? PQsocket(pg->conn) : -1;
+}
+
+enum hs_err hs_pg_notifies(struct hs_pg *pg,
+                           void (*fn)(void *arg, const char *payload),
+                           void *arg)
+{
+    PGnotify *nf;
+
+    if (PQstatus(pg->conn) != CONNECTION_OK || pg->doomed ||
+        !PQconsumeInput(pg->conn))
+        return HS_ERR_TRANSIENT;
+    while ((nf = PQnotifies(pg->conn)) != NULL) {
+        fn(arg, nf->extra);
+        PQfreemem(nf);
+    }
+    return PQstatus(pg->conn) == CONNECTION_OK ? HS_OK : HS_ERR_TRANSIENT;
+}
+
 int hs_pg_ping(struct hs_pg *pg)
 {
     return exec(pg, "SELECT 1", 0, NULL, NULL, NULL, 0, NULL) == HS_OK;

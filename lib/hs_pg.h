@@ -60,6 +60,19 @@ enum hs_err hs_pg_begin(struct hs_pg *pg) HS_MUST_CHECK;
 enum hs_err hs_pg_commit(struct hs_pg *pg) HS_MUST_CHECK;
 void hs_pg_rollback(struct hs_pg *pg);
 
+/* ---- notifications (LISTEN/NOTIFY) ------------------------------------
+ * For a connection of its own (not a pool's): hs_pg_listen subscribes,
+ * hs_pg_socket gives the socket to wait on (poll/epoll, readable), and
+ * hs_pg_notifies reads what arrived and calls fn(arg, payload) for each
+ * notification. A lost connection is HS_ERR_TRANSIENT: notifications may
+ * have been missed, so the caller makes a new connection, listens again
+ * and treats every waiter as notified. */
+enum hs_err hs_pg_listen(struct hs_pg *pg, const char *channel) HS_MUST_CHECK;
+int hs_pg_socket(const struct hs_pg *pg); /* -1 when broken */
+enum hs_err hs_pg_notifies(struct hs_pg *pg,
+                           void (*fn)(void *arg, const char *payload),
+                           void *arg) HS_MUST_CHECK;
+
 /* 1 when "SELECT 1" succeeds. */
 int hs_pg_ping(struct hs_pg *pg);
 

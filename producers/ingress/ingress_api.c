@@ -47,27 +47,6 @@ static enum hs_err authenticate(const struct ingress *in,
     return rc;
 }
 
-/* The JSON body as an object, or NULL with a 400 queued in *ret. An empty
- * body is an empty object when empty_ok. */
-static json_t *body_object(struct MHD_Connection *conn, struct ingress_req *r,
-                           int empty_ok, enum MHD_Result *ret)
-{
-    json_t *o = NULL;
-
-    if (r->body_len == 0 && empty_ok)
-        return json_object();
-    if (r->body)
-        o = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        *ret = ingress_respond_error(conn, r, MHD_HTTP_BAD_REQUEST,
-                                     "invalid_json",
-                                     "The body must be a JSON object.");
-        return NULL;
-    }
-    return o;
-}
-
 enum MHD_Result ingress_api_auth_code(const struct ingress *in,
                                       struct MHD_Connection *conn,
                                       struct ingress_req *r)
@@ -83,7 +62,7 @@ enum MHD_Result ingress_api_auth_code(const struct ingress *in,
 
     if (authenticate(in, conn, r, user_id, &ret) != HS_OK)
         return ret;
-    body = body_object(conn, r, 1, &ret);
+    body = ingress_body_object(conn, r, 1, &ret);
     if (!body)
         return ret;
     aid = json_object_get(body, "agent_id");
@@ -164,7 +143,7 @@ enum MHD_Result ingress_api_agents(const struct ingress *in,
 
     if (authenticate(in, conn, r, user_id, &ret) != HS_OK)
         return ret;
-    body = body_object(conn, r, 0, &ret);
+    body = ingress_body_object(conn, r, 0, &ret);
     if (!body)
         return ret;
     pk = json_string_value(json_object_get(body, "public_key"));

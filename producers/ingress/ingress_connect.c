@@ -18,6 +18,7 @@
 #include "hs_http.h"
 #include "hs_log.h"
 #include "hs_state.h"
+#include "ingress_signin.h"
 
 static const char *const provider_auth_params[] = {
     "code", "signup_id", "request_from", "port", NULL};
@@ -129,8 +130,8 @@ enum hs_err ingress_remember_verify(const struct hs_keyring *kr,
 
 /* ---- the route ---------------------------------------------------------- */
 
-static enum MHD_Result invalid_link(struct MHD_Connection *conn,
-                                    struct ingress_req *r, const char *reason)
+enum MHD_Result ingress_invalid_link(struct MHD_Connection *conn,
+                                     struct ingress_req *r, const char *reason)
 {
     hs_log(HS_LOG_INFO, "connect.rejected", HS_KV_STR("reason", reason),
            HS_KV_STR("request_id", r->request_id));
@@ -141,8 +142,8 @@ static enum MHD_Result invalid_link(struct MHD_Connection *conn,
                                 "malformed. Start again from your editor.");
 }
 
-static enum MHD_Result unavailable(struct MHD_Connection *conn,
-                                   struct ingress_req *r)
+enum MHD_Result ingress_unavailable_page(struct MHD_Connection *conn,
+                                         struct ingress_req *r)
 {
     return ingress_respond_text(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
                                 "Temporarily unavailable",
@@ -201,17 +202,16 @@ static enum hs_err code_lookup(const struct ingress *in, const char *code,
  * transaction, so a failure leaves the code usable; writes the user id to
  * st->subject. HS_ERR_NOTFOUND when the code is gone. */
 static enum hs_err handshake_insert(const struct ingress *in,
-                                    const char *code, const char *bind,
+                                    const char *code, const char *bind_hash,
                                     struct hs_state *st)
 {
-    char hash[44], bind_hash[44], ttl[16];
+    char hash[44], ttl[16];
     const char *p1[1] = {hash};
     struct hs_pg *pg;
     PGresult *res = NULL;
     enum hs_err rc;
 
     hs_sha256_b64url(code, strlen(code), hash);
-    hs_sha256_b64url(bind, strlen(bind), bind_hash);
     snprintf(ttl, sizeof(ttl), "%d", in->cfg->state_ttl_s);
     if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
         return HS_ERR_TRANSIENT;
@@ -231,6 +231,7 @@ static enum hs_err handshake_insert(const struct ingress *in,
                              PQgetisnull(res, 0, 1) ? NULL
                                                     : PQgetvalue(res, 0, 1),
                              bind_hash, ttl};
+
 
         snprintf(st->subject, sizeof(st->subject), "%s",
                  PQgetvalue(res, 0, 0));
@@ -327,16 +328,15 @@ static void remember_set(const struct ingress *in, struct ingress_req *r,
         (void)ingress_req_set_cookie(r, cookie);
 }
 
-/* Consumes the code, inserts the handshake, mints the state and answers
- * the 302 to the provider (README step 3). */
-static enum MHD_Result start_flow(const struct ingress *in,
-                                  struct MHD_Connection *conn,
-                                  struct ingress_req *r,
-                                  const struct hs_provider *prov,
-                                  const char *code, const char *bind)
+enum MHD_Result ingress_flow_launch(const struct ingress *in,
+                                    struct MHD_Connection *conn,
+                                    struct ingress_req *r,
+                                    const struct hs_provider *prov,
+                                    enum hs_flow flow, const char *handle,
+                                    const char *bind, ingress_flow_insert fn)
 {
     struct hs_state st;
-    char state[HS_STATE_MAX];
+    char state[HS_STATE_MAX], bind_hash[44];
     char *url = NULL;
     enum hs_err rc;
     enum MHD_Result ret;
@@ -345,26 +345,27 @@ static enum MHD_Result start_flow(const struct ingress *in,
     memset(&st, 0, sizeof(st));
     snprintf(st.env, sizeof(st.env), "%s", in->cfg->env);
     snprintf(st.provider, sizeof(st.provider), "%s", prov->name);
-    st.flow = HS_FLOW_CONNECT;
+    st.flow = flow;
     st.issued_ms = now;
     hs_sha256(bind, strlen(bind), st.binding);
+    hs_sha256_b64url(bind, strlen(bind), bind_hash);
     if (hs_random_token(16, st.handshake_id, sizeof(st.handshake_id)) ||
         hs_random_token(32, st.verifier, sizeof(st.verifier)) ||
         hs_random_token(16, st.nonce, sizeof(st.nonce)))
         return MHD_NO;
-    rc = handshake_insert(in, code, bind, &st);
+    rc = fn(in, handle, bind_hash, &st);
     if (rc == HS_ERR_NOTFOUND)
-        return invalid_link(conn, r, "code_used");
+        return ingress_invalid_link(conn, r, "handle_used");
     if (rc != HS_OK) {
         hs_wipe(st.verifier, sizeof(st.verifier));
-        return unavailable(conn, r);
+        return ingress_unavailable_page(conn, r);
     }
     rc = hs_state_mint(in->kr, &st, state, sizeof(state));
     if (rc == HS_OK)
         url = authorize_url(in, prov, &st, state);
     hs_wipe(st.verifier, sizeof(st.verifier));
     if (!url) {
-        hs_log(HS_LOG_ERROR, "connect.start_failed",
+        hs_log(HS_LOG_ERROR, "handshake.start_failed",
                HS_KV_STR("handshake_id", st.handshake_id),
                HS_KV_STR("reason", rc == HS_OK ? "authorize url too long"
                                                : hs_strerror(rc)));
@@ -373,14 +374,48 @@ static enum MHD_Result start_flow(const struct ingress *in,
                                     "We could not start this sign-in. Start "
                                     "again from your editor.");
     }
-    remember_set(in, r, bind, st.subject, now);
+    if (flow == HS_FLOW_CONNECT)
+        remember_set(in, r, bind, st.subject, now);
     hs_log(HS_LOG_INFO, "handshake.started",
            HS_KV_STR("handshake_id", st.handshake_id),
-           HS_KV_STR("provider", prov->name), HS_KV_STR("flow", "connect"),
+           HS_KV_STR("provider", prov->name),
+           HS_KV_STR("flow", hs_flow_name(flow)),
            HS_KV_STR("request_id", r->request_id));
     ret = ingress_respond_redirect(conn, r, url);
     free(url);
     return ret;
+}
+
+enum MHD_Result ingress_confirm_page(const struct ingress *in,
+                                     struct MHD_Connection *conn,
+                                     struct ingress_req *r,
+                                     const char *title, const char *intro,
+                                     const char *user_code,
+                                     const char *action, const char *handle,
+                                     const char *bind, const char *button,
+                                     const char *outro)
+{
+    char ucode[64], csrf[44];
+    struct ingress_page pg;
+    int n;
+
+    (void)ingress_html_escape(user_code, ucode, sizeof(ucode));
+    if (ingress_csrf_make(in->kr, bind, handle, csrf) != HS_OK)
+        return ingress_invalid_link(conn, r, "malformed_handle");
+    pg.status = MHD_HTTP_OK;
+    pg.refresh_s = 0;
+    snprintf(pg.title, sizeof(pg.title), "%s", title);
+    n = snprintf(pg.html, sizeof(pg.html),
+                 "%s<p>Continue only if you started this yourself and your "
+                 "editor shows this code:</p><p><code>%s</code></p>"
+                 "<form method=\"post\" action=\"%s\"><input "
+                 "type=\"hidden\" name=\"csrf\" value=\"%s\"><button "
+                 "type=\"submit\">%s</button></form><p>If you did not start "
+                 "this, close this tab: %s</p>",
+                 intro, ucode, action, csrf, button, outro);
+    if (n < 0 || (size_t)n >= sizeof(pg.html))
+        return ingress_invalid_link(conn, r, "page_too_long");
+    return ingress_respond_page(conn, r, &pg);
 }
 
 static enum MHD_Result confirm_page(const struct ingress *in,
@@ -390,9 +425,8 @@ static enum MHD_Result confirm_page(const struct ingress *in,
                                     const char *code, const char *bind,
                                     const struct code_info *ci)
 {
-    char pname[32], account[600], agent[400], ucode[64], csrf[44];
-    char code_enc[200];
-    struct ingress_page pg;
+    char pname[32], account[600], agent[400], title[64], button[64];
+    char intro[1200], action[300], code_enc[200];
     int n;
 
     ingress_provider_display(prov->name, pname, sizeof(pname));
@@ -400,38 +434,31 @@ static enum MHD_Result confirm_page(const struct ingress *in,
     (void)ingress_html_escape(ci->agent_name[0] ? ci->agent_name
                                                 : "your editor",
                               agent, sizeof(agent));
-    (void)ingress_html_escape(ci->user_code, ucode, sizeof(ucode));
     /* The code is 43 base64url characters (checked): encoding it changes
      * nothing and is kept so the form never depends on that check. */
-    if (ingress_csrf_make(in->kr, bind, code, csrf) != HS_OK ||
-        hs_http_urlencode(code, code_enc, sizeof(code_enc)) != HS_OK)
-        return invalid_link(conn, r, "malformed_code");
-    pg.status = MHD_HTTP_OK;
-    pg.refresh_s = 0;
-    snprintf(pg.title, sizeof(pg.title), "Connect %s?", pname);
-    n = snprintf(pg.html, sizeof(pg.html),
+    if (hs_http_urlencode(code, code_enc, sizeof(code_enc)) != HS_OK)
+        return ingress_invalid_link(conn, r, "malformed_code");
+    snprintf(title, sizeof(title), "Connect %s?", pname);
+    snprintf(button, sizeof(button), "Continue to %s", pname);
+    n = snprintf(intro, sizeof(intro),
                  "<p>An app asked to connect <b>%s</b> to the handshake "
                  "account <b>%s</b>. The access will be delivered to the "
-                 "agent <b>%s</b>.</p>"
-                 "<p>Continue only if you started this yourself and your "
-                 "editor shows this code:</p><p><code>%s</code></p>"
-                 "<form method=\"post\" action=\"/web/provider-auth/%s?"
-                 "code=%s\"><input type=\"hidden\" name=\"csrf\" "
-                 "value=\"%s\"><button type=\"submit\">Continue to %s"
-                 "</button></form>"
-                 "<p>If you did not start this, close this tab: nothing will "
-                 "be connected.</p>",
-                 pname, account, agent, ucode, prov->name, code_enc, csrf,
-                 pname);
-    if (n < 0 || (size_t)n >= sizeof(pg.html))
-        return invalid_link(conn, r, "page_too_long");
-    return ingress_respond_page(conn, r, &pg);
+                 "agent <b>%s</b>.</p>",
+                 pname, account, agent);
+    if (n < 0 || (size_t)n >= sizeof(intro) ||
+        snprintf(action, sizeof(action), "/web/provider-auth/%s?code=%s",
+                 prov->name, code_enc) >= (int)sizeof(action))
+        return ingress_invalid_link(conn, r, "page_too_long");
+    return ingress_confirm_page(in, conn, r, title, intro, ci->user_code,
+                                action, code, bind, button,
+                                "nothing will be connected.");
 }
 
 /* The binding cookie of this browser, or a new one (sent as Set-Cookie).
  * 0 on success. */
-static int binding_ensure(const struct ingress *in, struct MHD_Connection *conn,
-                          struct ingress_req *r, char bind[44])
+int ingress_binding_ensure(const struct ingress *in,
+                           struct MHD_Connection *conn, struct ingress_req *r,
+                           char bind[44])
 {
     char name[32], cookie[200];
     int n;
@@ -448,6 +475,27 @@ static int binding_ensure(const struct ingress *in, struct MHD_Connection *conn,
     if (n < 0 || (size_t)n >= sizeof(cookie))
         return -1;
     return ingress_req_set_cookie(r, cookie) == HS_OK ? 0 : -1;
+}
+
+int ingress_confirmed(const struct ingress *in, struct MHD_Connection *conn,
+                      const struct ingress_req *r, const char *handle,
+                      char bind[44])
+{
+    return !r->csrf_bad &&
+           ingress_binding_get(ingress_req_cookies(conn), in->https, bind,
+                               44) == HS_OK &&
+           ingress_csrf_verify(in->kr, bind, handle, r->csrf) == HS_OK;
+}
+
+enum MHD_Result ingress_csrf_refused(struct MHD_Connection *conn,
+                                     struct ingress_req *r)
+{
+    hs_log(HS_LOG_WARN, "confirm.csrf_refused",
+           HS_KV_STR("request_id", r->request_id));
+    return ingress_respond_text(
+        conn, r, MHD_HTTP_FORBIDDEN, "Please confirm again",
+        "This confirmation did not come from the page we showed you in "
+        "this browser. Open the link from your editor again.");
 }
 
 enum MHD_Result ingress_connect_start(const struct ingress *in,
@@ -469,55 +517,49 @@ enum MHD_Result ingress_connect_start(const struct ingress *in,
                                     "This service does not know that "
                                     "provider.");
     if (r->too_many_params)
-        return invalid_link(conn, r, "too_many_params");
+        return ingress_invalid_link(conn, r, "too_many_params");
     if (ingress_query_verify(r->params, r->nparams, provider_auth_params,
                              &why) != HS_OK)
-        return invalid_link(conn, r, why);
+        return ingress_invalid_link(conn, r, why);
     code = ingress_param_get(r->params, r->nparams, "code");
     signup = ingress_param_get(r->params, r->nparams, "signup_id");
     from = ingress_param_get(r->params, r->nparams, "request_from");
     port = ingress_param_get(r->params, r->nparams, "port");
     if ((code != NULL) + (signup != NULL) + (from != NULL) != 1 ||
         (port && !from))
-        return invalid_link(conn, r, "conflicting_params");
+        return ingress_invalid_link(conn, r, "conflicting_params");
+    if (signup)
+        return ingress_signin_signup(in, conn, r, prov, signup, is_post);
     if (!code)
         return ingress_respond_text(conn, r, MHD_HTTP_BAD_REQUEST,
                                     "Not available yet",
-                                    "Signing up and signing in from an "
-                                    "editor are not available on this "
-                                    "server yet.");
+                                    "Signing in for a local app "
+                                    "(request_from) is not available on "
+                                    "this server yet.");
     if (strlen(code) != 43 ||
         hs_b64url_decode(code, raw, sizeof(raw), &rawlen) != HS_OK ||
         rawlen != 32)
-        return invalid_link(conn, r, "malformed_code");
+        return ingress_invalid_link(conn, r, "malformed_code");
     hs_wipe(raw, sizeof(raw));
     rc = code_lookup(in, code, &ci);
     if (rc == HS_ERR_NOTFOUND)
-        return invalid_link(conn, r, "unknown_code");
+        return ingress_invalid_link(conn, r, "unknown_code");
     if (rc != HS_OK)
-        return unavailable(conn, r);
+        return ingress_unavailable_page(conn, r);
     if (is_post) {
-        if (r->csrf_bad ||
-            ingress_binding_get(ingress_req_cookies(conn), in->https, bind,
-                                sizeof(bind)) != HS_OK ||
-            ingress_csrf_verify(in->kr, bind, code, r->csrf) != HS_OK) {
-            hs_log(HS_LOG_WARN, "connect.csrf_refused",
-                   HS_KV_STR("request_id", r->request_id));
-            return ingress_respond_text(
-                conn, r, MHD_HTTP_FORBIDDEN, "Please confirm again",
-                "This confirmation did not come from the page we showed "
-                "you in this browser. Open the link from your editor "
-                "again.");
-        }
-        return start_flow(in, conn, r, prov, code, bind);
+        if (!ingress_confirmed(in, conn, r, code, bind))
+            return ingress_csrf_refused(conn, r);
+        return ingress_flow_launch(in, conn, r, prov, HS_FLOW_CONNECT,
+                                   code, bind, handshake_insert);
     }
-    if (binding_ensure(in, conn, r, bind) != 0)
+    if (ingress_binding_ensure(in, conn, r, bind) != 0)
         return MHD_NO;
     if (ingress_cookie_name(in->https, "hs_remember", rname, sizeof(rname)) &&
         ingress_cookie_get(ingress_req_cookies(conn), rname, rval,
                            sizeof(rval)) == HS_OK &&
         ingress_remember_verify(in->kr, rval, bind, ci.user_id,
                                 hs_now_ms()) == HS_OK)
-        return start_flow(in, conn, r, prov, code, bind);
+        return ingress_flow_launch(in, conn, r, prov, HS_FLOW_CONNECT,
+                                   code, bind, handshake_insert);
     return confirm_page(in, conn, r, prov, code, bind, &ci);
 }

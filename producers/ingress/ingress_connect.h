@@ -48,6 +48,59 @@ enum hs_err ingress_remember_verify(const struct hs_keyring *kr,
                                     const char *value, const char *bind,
                                     const char *user_id, int64_t now_ms);
 
+/* ---- shared by the flows that start in a browser (ingress_signin) ---- */
+#include "hs_state.h"
+
+/* Inserts the handshake st->handshake_id (flow, provider set) and consumes
+ * whatever handle started it, in one transaction; fills st->subject.
+ * HS_ERR_NOTFOUND when the handle is gone (used, expired). */
+typedef enum hs_err (*ingress_flow_insert)(const struct ingress *in,
+                                           const char *handle,
+                                           const char *bind_hash,
+                                           struct hs_state *st);
+
+/* Draws the handshake id, PKCE verifier and nonce, calls fn, mints the
+ * sealed state and answers 302 to the provider's authorize URL (README
+ * "The connect flow", step 3); a connect also sets the remember cookie. */
+enum MHD_Result ingress_flow_launch(const struct ingress *in,
+                                    struct MHD_Connection *conn,
+                                    struct ingress_req *r,
+                                    const struct hs_provider *prov,
+                                    enum hs_flow flow, const char *handle,
+                                    const char *bind, ingress_flow_insert fn);
+
+/* The binding cookie of this browser into bind, or a new one (sent as
+ * Set-Cookie). 0 on success. */
+int ingress_binding_ensure(const struct ingress *in,
+                           struct MHD_Connection *conn, struct ingress_req *r,
+                           char bind[44]);
+/* 200 page asking to confirm: intro (HTML, escaped already), the short
+ * code, and a form POSTing to action (a path of ours, escaped already)
+ * with the CSRF token of (bind, handle). */
+enum MHD_Result ingress_confirm_page(const struct ingress *in,
+                                     struct MHD_Connection *conn,
+                                     struct ingress_req *r,
+                                     const char *title, const char *intro,
+                                     const char *user_code,
+                                     const char *action, const char *handle,
+                                     const char *bind, const char *button,
+                                     const char *outro);
+/* 1 when the POST carries the CSRF token of (this browser, handle); bind
+ * is then the browser's binding cookie. */
+int ingress_confirmed(const struct ingress *in, struct MHD_Connection *conn,
+                      const struct ingress_req *r, const char *handle,
+                      char bind[44]);
+/* 403 page: the confirmation did not come from our page in this browser. */
+enum MHD_Result ingress_csrf_refused(struct MHD_Connection *conn,
+                                     struct ingress_req *r);
+/* 400 page: the link was used, expired or is malformed (reason logged). */
+enum MHD_Result ingress_invalid_link(struct MHD_Connection *conn,
+                                     struct ingress_req *r,
+                                     const char *reason);
+/* 503 page: the database cannot be reached. */
+enum MHD_Result ingress_unavailable_page(struct MHD_Connection *conn,
+                                         struct ingress_req *r);
+
 /* The route (GET or POST, is_post says which). provider is the path
  * segment, lowercased and [a-z0-9]+ already. */
 enum MHD_Result ingress_connect_start(const struct ingress *in,

@@ -20,6 +20,8 @@
 #include "ingress_api.h"
 #include "ingress_callback.h"
 #include "ingress_connect.h"
+#include "ingress_poll.h"
+#include "ingress_signin.h"
 #include "ingress_status.h"
 
 /* Provider origins are reached through 302s, so form-action stays 'self'. */
@@ -116,6 +118,15 @@ enum MHD_Result ingress_respond_json(struct MHD_Connection *conn,
     return respond_json(conn, r, status, body, NULL, NULL);
 }
 
+enum MHD_Result ingress_respond_json_header(struct MHD_Connection *conn,
+                                            struct ingress_req *r,
+                                            unsigned status, json_t *body,
+                                            const char *name,
+                                            const char *value)
+{
+    return respond_json(conn, r, status, body, name, value);
+}
+
 enum MHD_Result ingress_respond_error(struct MHD_Connection *conn,
                                       struct ingress_req *r, unsigned status,
                                       const char *code, const char *message)
@@ -169,6 +180,29 @@ enum MHD_Result ingress_respond_redirect(struct MHD_Connection *conn,
 
 /* ---- request helpers ---------------------------------------------------- */
 
+/* The JSON body as an object, or NULL with a 400 queued in *ret. An empty
+ * body is an empty object when empty_ok. */
+json_t *ingress_body_object(struct MHD_Connection *conn,
+                            struct ingress_req *r, int empty_ok,
+                            enum MHD_Result *ret)
+{
+    json_t *o = NULL;
+
+    if (r->body_len == 0 && empty_ok)
+        return json_object();
+    if (r->body)
+        o = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        *ret = ingress_respond_error(conn, r, MHD_HTTP_BAD_REQUEST,
+                                     "invalid_json",
+                                     "The body must be a JSON object.");
+        return NULL;
+    }
+    return o;
+}
+
+
 const char *ingress_req_cookies(struct MHD_Connection *conn)
 {
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -199,7 +233,8 @@ enum hs_err ingress_bearer_user(const struct ingress *in,
         return HS_ERR_TRANSIENT;
     rc = hs_pg_query(pg,
                      "SELECT user_id FROM api_tokens WHERE token_hash = $1 "
-                     "AND revoked_at IS NULL",
+                     "AND revoked_at IS NULL AND (expires_at IS NULL OR "
+                     "expires_at > now())",
                      1, params, &res);
     hs_pg_pool_put(in->pool, pg);
     if (rc != HS_OK)
@@ -222,6 +257,10 @@ enum route_id {
     R_AUTH_CODE,
     R_AGENTS,
     R_ME,
+    R_CHECK_SIGNUP,
+    R_SESSIONS,
+    R_SESSION,
+    R_TRANSIT,
     R_HEALTHZ,
     R_READYZ
 };
@@ -255,6 +294,16 @@ static const struct route routes[] = {
      M_POST, "POST"},
     {R_AGENTS, "/api/agents", NULL, "/api/agents", M_POST, "POST"},
     {R_ME, "/api/me", NULL, "/api/me", M_GET | M_HEAD, "GET, HEAD"},
+    {R_CHECK_SIGNUP, "/no-auth/check-signup", NULL, "/no-auth/check-signup",
+     M_POST, "POST"},
+    {R_SESSIONS, "/addons/sessions", NULL, "/addons/sessions", M_POST,
+     "POST"},
+    {R_SESSION, "/addons/sessions/", "", "/addons/sessions/{id}", M_GET,
+     "GET"},
+    {R_TRANSIT, "/addons/transit/", NULL, "/addons/transit/", M_GET | M_POST,
+     "GET, POST"},
+    {R_TRANSIT, "/addons/transit", NULL, "/addons/transit/", M_GET | M_POST,
+     "GET, POST"},
     {R_HEALTHZ, "/healthz", NULL, "/healthz", M_GET | M_HEAD, "GET, HEAD"},
     {R_READYZ, "/readyz", NULL, "/readyz", M_GET | M_HEAD, "GET, HEAD"},
 };
@@ -367,6 +416,14 @@ static enum MHD_Result dispatch(const struct ingress *in,
         return ingress_api_agents(in, conn, r);
     case R_ME:
         return ingress_api_me(in, conn, r);
+    case R_CHECK_SIGNUP:
+        return ingress_poll_check_signup(in, conn, r);
+    case R_SESSIONS:
+        return ingress_poll_session_new(in, conn, r);
+    case R_SESSION:
+        return ingress_poll_session_get(in, conn, r, seg);
+    case R_TRANSIT:
+        return ingress_signin_transit(in, conn, r, m == M_POST);
     case R_HEALTHZ:
         return ingress_healthz(in, conn, r);
     case R_READYZ:
@@ -497,6 +554,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (strlen(url) > 1024)
         return ingress_respond_error(conn, r, MHD_HTTP_URI_TOO_LONG,
                                      "uri_too_long", "The path is too long.");
+    r->nparams = 0; /* a resumed long poll comes here again */
+    r->too_many_params = 0;
     MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_param,
                                 r);
     return dispatch(in, conn, r, method, url);
@@ -630,6 +689,7 @@ void ingress_http_stop(struct ingress *in)
     if (!in->daemon)
         return;
     MHD_quiesce_daemon(in->daemon); /* closes the listening socket */
+    ingress_waits_stop(in->waits);  /* long polls answer "pending" */
     MHD_stop_daemon(in->daemon);    /* waits for the worker threads */
     in->daemon = NULL;
 }

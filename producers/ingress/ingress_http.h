@@ -27,6 +27,7 @@
 #include "hs_provider.h"
 #include "ingress_pages.h"
 #include "ingress_params.h"
+#include "ingress_wait.h"
 
 #define INGRESS_BODY_MAX (16 * 1024) /* larger request bodies: 413 */
 #define INGRESS_POOL_WAIT_MS 2000    /* longest wait for a PG connection */
@@ -37,6 +38,7 @@ struct ingress {
     const struct hs_catalog *cat;
     struct hs_kafka_producer *producer;
     struct hs_pg_pool *pool;
+    struct ingress_waits *waits; /* long polls */
     int https; /* HS_PUBLIC_URL is https: __Host- cookies, Secure */
     struct MHD_Daemon *daemon;
 };
@@ -59,6 +61,8 @@ struct ingress_req {
     int too_many_params;
     const char *set_cookie[2];      /* extra Set-Cookie values */
     char cookie_buf[2][256];
+    int64_t wait_until_ms;          /* long poll: 0 until it starts */
+    struct ingress_waiter waiter;   /* long poll: parked under its key */
 };
 
 /* Starts the daemon on cfg->listen (thread pool of cfg->threads). HS_OK
@@ -75,6 +79,12 @@ void ingress_http_stop(struct ingress *in);
 enum MHD_Result ingress_respond_json(struct MHD_Connection *conn,
                                      struct ingress_req *r, unsigned status,
                                      json_t *body);
+/* The same with one extra header (Retry-After, …). */
+enum MHD_Result ingress_respond_json_header(struct MHD_Connection *conn,
+                                            struct ingress_req *r,
+                                            unsigned status, json_t *body,
+                                            const char *name,
+                                            const char *value);
 /* {"error":code,"message":message}; 401 adds WWW-Authenticate: Bearer. */
 enum MHD_Result ingress_respond_error(struct MHD_Connection *conn,
                                       struct ingress_req *r, unsigned status,
@@ -94,6 +104,12 @@ enum MHD_Result ingress_respond_redirect(struct MHD_Connection *conn,
 /* Adds a Set-Cookie to the response this request will send (at most two;
  * a value that does not fit is dropped and HS_ERR_TOOBIG returned). */
 enum hs_err ingress_req_set_cookie(struct ingress_req *r, const char *value);
+
+/* The JSON body as an object (duplicate keys refused), or NULL with a 400
+ * queued in *ret. An empty body is an empty object when empty_ok. */
+json_t *ingress_body_object(struct MHD_Connection *conn,
+                            struct ingress_req *r, int empty_ok,
+                            enum MHD_Result *ret);
 
 /* The raw Cookie header of the request, or NULL. */
 const char *ingress_req_cookies(struct MHD_Connection *conn);

@@ -69,6 +69,16 @@ int main(int argc, char **argv)
         hs_keyring_free(kr);
         return 2;
     }
+    if (cfg.signin_provider[0] &&
+        (!hs_catalog_find(&cat, cfg.signin_provider) ||
+         !hs_catalog_find(&cat, cfg.signin_provider)->signin)) {
+        fprintf(stderr,
+                "hs-ingress: HS_SIGNIN_PROVIDER: \"%s\" is not a provider "
+                "of the catalog marked \"signin\"\n",
+                cfg.signin_provider);
+        rc = 2;
+        goto out;
+    }
     if (check_only) {
         printf("configuration ok\n");
         rc = 0;
@@ -95,7 +105,9 @@ int main(int argc, char **argv)
     pg = NULL;
     if (hs_pg_pool_new(cfg.pg_url, cfg.threads, &in.pool, err,
                        sizeof(err)) != HS_OK ||
-        hs_kafka_producer_new(&cfg, &in.producer, err, sizeof(err)) != HS_OK) {
+        hs_kafka_producer_new(&cfg, &in.producer, err, sizeof(err)) != HS_OK ||
+        ingress_waits_start(cfg.pg_url, (size_t)cfg.longpoll_max, &in.waits,
+                            err, sizeof(err)) != HS_OK) {
         hs_log(HS_LOG_ERROR, "ingress.start_failed", HS_KV_STR("reason", err));
         goto out_services;
     }
@@ -115,6 +127,8 @@ int main(int argc, char **argv)
     ingress_http_stop(&in);
     rc = 0;
 out_services:
+    ingress_waits_stop(in.waits); /* when the daemon did not start */
+    ingress_waits_free(in.waits);
     hs_kafka_producer_free(in.producer);
     hs_pg_pool_free(in.pool);
 out:

@@ -345,12 +345,13 @@ static int write_catalog(const char *extra, const char *provider_url,
     }
     provs = json_object_get(root, "providers");
     if (!json_object_get(provs, "demo")) {
-        demo = json_pack("{s:s,s:s,s:[ss],s:s,s:s,s:s,s:b,s:b}",
+        demo = json_pack("{s:s,s:s,s:[ssss],s:s,s:s,s:s,s:b,s:b,s:s}",
                          "authorize_url", "", "token_url", "", "scopes",
-                         "read", "profile", "client_id", "handshake-demo",
+                         "openid", "email", "read", "profile", "client_id",
+                         "handshake-demo",
                          "client_secret_env", "HS_DEMO_CLIENT_SECRET",
                          "token_auth", "client_secret_basic", "pkce", 1,
-                         "signin", 1);
+                         "signin", 1, "issuer", provider_url);
         snprintf(url, sizeof(url), "%s/authorize", provider_url);
         json_object_set_new(demo, "authorize_url", json_string(url));
         snprintf(url, sizeof(url), "%s/token", provider_url);
@@ -593,6 +594,7 @@ int main(int argc, char **argv)
     snprintf(ingress_url, sizeof(ingress_url), "http://127.0.0.1:%ld", port);
     snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%ld", port);
     setenv_default("HS_ENV", "dev");
+    setenv_default("HS_SIGNIN_PROVIDER", "demo");
     setenv("HS_KAFKA_BROKERS", bootstrap, 1);
     setenv_default("HS_KAFKA_OPTS", "fetch.wait.max.ms=5,linger.ms=2");
     setenv("HS_PG_URL", conninfo, 1);

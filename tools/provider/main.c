@@ -14,6 +14,16 @@
  *                    how tests check that a code was exchanged once, that
  *                    the agent holds the exact token issued, and that no
  *                    code, verifier or token leaked anywhere
+ *   POST /control?subject=S&id_token=K
+ *                    what the next token responses say: the account (sub
+ *                    S, email S@example.com; default "demo") and, for
+ *                    tests of the ID token checks, one broken claim in
+ *                    the next ID token only: K is wrong_aud, wrong_iss,
+ *                    expired, wrong_nonce, missing or ok
+ *
+ * With "openid" in the scope, the token response carries an ID token
+ * (HS256 with the client secret) whose iss is this provider's URL, aud the
+ * client id and nonce the one of the authorization request.
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -27,6 +37,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "hs_crypto.h"
 #include "hs_http.h"
 #include "hs_log.h"
@@ -39,6 +51,7 @@ struct code {
     char challenge[44];
     char redirect_uri[400];
     char scope[256];
+    char nonce[128];
     int64_t issued_ms;
     int used;
 };
@@ -53,7 +66,10 @@ static struct {
     size_t next;
     long token_requests, codes_issued;
     json_t *issued;
-} P = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    char issuer[96];
+    char subject[64];       /* the account that signs in */
+    char id_token_fault[16]; /* next ID token only; "" = none */
+} P = {.lock = PTHREAD_MUTEX_INITIALIZER, .subject = "demo"};
 
 static volatile sig_atomic_t running = 1;
 
@@ -124,7 +140,7 @@ static enum MHD_Result authorize(struct MHD_Connection *conn)
     const char *rt = ARG("response_type"), *cid = ARG("client_id");
     const char *ru = ARG("redirect_uri"), *cc = ARG("code_challenge");
     const char *ccm = ARG("code_challenge_method"), *state = ARG("state");
-    const char *scope = ARG("scope");
+    const char *scope = ARG("scope"), *nonce = ARG("nonce");
 #undef ARG
     char code[48], q[1400], loc[2048];
     struct code *c;
@@ -134,7 +150,8 @@ static enum MHD_Result authorize(struct MHD_Connection *conn)
     if (!rt || strcmp(rt, "code") != 0 || !cid ||
         strcmp(cid, P.client_id) != 0 || !ru || !loopback_uri(ru) ||
         strlen(ru) >= sizeof(c->redirect_uri) || !cc || strlen(cc) != 43 ||
-        !ccm || strcmp(ccm, "S256") != 0 || !state || strlen(state) > 600)
+        !ccm || strcmp(ccm, "S256") != 0 || !state || strlen(state) > 600 ||
+        (nonce && strlen(nonce) >= sizeof(c->nonce)))
         return page(conn, 400, "Bad authorization request.");
     q[0] = '\0';
     if (P.deny) {
@@ -151,6 +168,7 @@ static enum MHD_Result authorize(struct MHD_Connection *conn)
         snprintf(c->challenge, sizeof(c->challenge), "%s", cc);
         snprintf(c->redirect_uri, sizeof(c->redirect_uri), "%s", ru);
         snprintf(c->scope, sizeof(c->scope), "%s", scope ? scope : "");
+        snprintf(c->nonce, sizeof(c->nonce), "%s", nonce ? nonce : "");
         c->issued_ms = hs_now_ms();
         P.codes_issued++;
         pthread_mutex_unlock(&P.lock);
@@ -215,10 +233,104 @@ static const char *form_get(const char *body, const char *name, char *out,
     return NULL;
 }
 
+/* base64url(json) appended to out at *n. -1 when it does not fit. */
+static int b64_part(const void *data, size_t len, char *out, size_t cap,
+                    size_t *n)
+{
+    if (hs_b64url_encode(data, len, out + *n, cap - *n) != HS_OK)
+        return -1;
+    *n += strlen(out + *n);
+    return 0;
+}
+
+/* An ID token for the code's nonce, with P.id_token_fault applied (and
+ * cleared). NULL for "missing". Caller frees. */
+static char *id_token(const char *nonce)
+{
+    char fault[16], *jwt, *payload;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    int64_t now = hs_now_ms() / 1000;
+    size_t n = 0, cap = 4096;
+    char email[128];
+    json_t *o;
+
+    pthread_mutex_lock(&P.lock);
+    snprintf(fault, sizeof(fault), "%s", P.id_token_fault);
+    P.id_token_fault[0] = '\0';
+    snprintf(email, sizeof(email), "%s@example.com", P.subject);
+    o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s}", "iss", P.issuer, "sub",
+                  P.subject, "aud", P.client_id, "exp", (json_int_t)now + 300,
+                  "iat", (json_int_t)now, "nonce", nonce, "email", email,
+                  "name", P.subject);
+    pthread_mutex_unlock(&P.lock);
+    if (strcmp(fault, "missing") == 0) {
+        json_decref(o);
+        return NULL;
+    }
+    if (strcmp(fault, "wrong_aud") == 0)
+        json_object_set_new(o, "aud", json_string("someone-else"));
+    else if (strcmp(fault, "wrong_iss") == 0)
+        json_object_set_new(o, "iss", json_string("https://evil.example"));
+    else if (strcmp(fault, "expired") == 0)
+        json_object_set_new(o, "exp", json_integer(now - 3600));
+    else if (strcmp(fault, "wrong_nonce") == 0)
+        json_object_set_new(o, "nonce", json_string("not-the-nonce"));
+    payload = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    jwt = malloc(cap);
+    if (!payload || !jwt || b64_part(header, strlen(header), jwt, cap, &n) ||
+        (jwt[n++] = '.', b64_part(payload, strlen(payload), jwt, cap, &n))) {
+        free(payload);
+        free(jwt);
+        return NULL;
+    }
+    free(payload);
+    {
+        crypto_auth_hmacsha256_state hst;
+
+        crypto_auth_hmacsha256_init(&hst,
+                                    (const unsigned char *)P.client_secret,
+                                    strlen(P.client_secret));
+        crypto_auth_hmacsha256_update(&hst, (const unsigned char *)jwt, n);
+        crypto_auth_hmacsha256_final(&hst, mac);
+    }
+    jwt[n++] = '.';
+    if (b64_part(mac, sizeof(mac), jwt, cap, &n)) {
+        free(jwt);
+        return NULL;
+    }
+    return jwt;
+}
+
+static enum MHD_Result control(struct MHD_Connection *conn)
+{
+    const char *sub = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+                                                  "subject");
+    const char *fault = MHD_lookup_connection_value(
+        conn, MHD_GET_ARGUMENT_KIND, "id_token");
+
+    if ((sub && (!*sub || strlen(sub) >= sizeof(P.subject) ||
+                 strspn(sub, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+                     strlen(sub))) ||
+        (fault && strlen(fault) >= sizeof(P.id_token_fault)))
+        return oauth_error(conn, 400, "invalid_request");
+    pthread_mutex_lock(&P.lock);
+    if (sub)
+        snprintf(P.subject, sizeof(P.subject), "%s", sub);
+    if (fault)
+        snprintf(P.id_token_fault, sizeof(P.id_token_fault), "%s",
+                 strcmp(fault, "ok") == 0 ? "" : fault);
+    pthread_mutex_unlock(&P.lock);
+    return send_json(conn, 200, json_pack("{s:b}", "ok", 1));
+}
+
 static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
 {
     char gt[64], code[128], verifier[160], ru[400], cid[256], csec[256];
-    char challenge[44], at[64], rt[64], scope[256];
+    char challenge[44], at[64], rt[64], scope[256], nonce[128];
+    char *idt = NULL;
+    json_t *resp;
     const char *has_cid, *has_sec;
     struct code *c = NULL;
 
@@ -256,6 +368,7 @@ static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
     }
     c->used = 1;
     snprintf(scope, sizeof(scope), "%s", c->scope);
+    snprintf(nonce, sizeof(nonce), "%s", c->nonce);
     pthread_mutex_unlock(&P.lock);
     memcpy(at, "demo_at_", 8);
     memcpy(rt, "demo_rt_", 8);
@@ -268,10 +381,13 @@ static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
                                     "refresh_token", rt, "code", code,
                                     "code_verifier", verifier));
     pthread_mutex_unlock(&P.lock);
-    return send_json(conn, 200,
-                     json_pack("{s:s,s:s,s:i,s:s,s:s}", "access_token", at,
-                               "token_type", "Bearer", "expires_in", 3600,
-                               "refresh_token", rt, "scope", scope));
+    resp = json_pack("{s:s,s:s,s:i,s:s,s:s}", "access_token", at,
+                     "token_type", "Bearer", "expires_in", 3600,
+                     "refresh_token", rt, "scope", scope);
+    if (strstr(scope, "openid") && (idt = id_token(nonce)) != NULL)
+        json_object_set_new(resp, "id_token", json_string(idt));
+    free(idt);
+    return send_json(conn, 200, resp);
 }
 
 static enum MHD_Result stats(struct MHD_Connection *conn)
@@ -324,6 +440,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return token(conn, r->body ? r->body : "");
     if (strcmp(url, "/stats") == 0 && strcmp(method, "GET") == 0)
         return stats(conn);
+    if (strcmp(url, "/control") == 0 && strcmp(method, "POST") == 0)
+        return control(conn);
     return oauth_error(conn, 404, "not_found");
 }
 
@@ -407,7 +525,9 @@ int main(int argc, char **argv)
         return 1;
     }
     di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf("provider http://%s:%u\n", host, di ? di->port : 0);
+    snprintf(P.issuer, sizeof(P.issuer), "http://%s:%u", host,
+             di ? di->port : 0);
+    printf("provider %s\n", P.issuer);
     fflush(stdout);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);

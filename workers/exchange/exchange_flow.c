@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "exchange_request.h"
+#include "exchange_signin.h"
 #include "exchange_token.h"
 #include "hs_event.h"
 #include "hs_http.h"
@@ -17,6 +18,7 @@
 struct claim {
     char user_id[32];
     char flow[16];
+    char subject[64]; /* signup, session: the poll's key hash */
 };
 
 enum hs_err exchange_init(struct hs_worker *w, char *err, size_t errlen)
@@ -111,7 +113,26 @@ struct failure {
     const char *description;
     const char *only_status; /* status the row must still have */
     const char *flow;        /* the row's flow */
+    const char *subject;     /* signup, session: the poll's key hash */
 };
+
+/* A poll-based flow: its result goes to polls, not to agents. */
+static int polled(const char *flow)
+{
+    return strcmp(flow, "signup") == 0 || strcmp(flow, "session") == 0;
+}
+
+/* In the caller's transaction: finishes the poll (and wakes its long
+ * polls at commit, on every ingress). */
+static enum hs_err poll_finish(struct hs_worker *w, const char *key,
+                               const char *user_id, const char *provider,
+                               const char *error)
+{
+    const char *p[4] = {key, user_id, provider, error};
+
+    return hs_pg_query(w->pg, "SELECT hs_poll_finish($1, $2, $3, $4)", 4, p,
+                       NULL);
+}
 
 static enum hs_err fail_txn(struct hs_worker *w, void *arg)
 {
@@ -135,8 +156,9 @@ static enum hs_err fail_txn(struct hs_worker *w, void *arg)
         return HS_OK;
     }
     PQclear(res);
-    /* connect.failed tells the user's agents; other flows have no user
-     * yet (their poll reads the row), and the event needs a user_id. */
+    if (polled(f->flow) && f->subject[0])
+        return poll_finish(w, f->subject, NULL, f->provider, f->error);
+    /* connect.failed tells the user's agents; the event needs a user_id. */
     if (strcmp(f->flow, "connect") != 0 || !f->user_id[0])
         return HS_OK;
     hs_event_init(&ev, HS_EV_CONNECT_FAILED, w->cfg->env, hs_now_ms());
@@ -155,7 +177,7 @@ static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
 {
     struct failure f = {cb->handshake_id, cb->provider, cl->user_id, error,
                         description ? description : "", "exchanging",
-                        cl->flow};
+                        cl->flow, cl->subject};
     enum hs_err rc = in_txn(w, fail_txn, &f);
 
     hs_log(HS_LOG_WARN, "exchange.failed",
@@ -166,7 +188,9 @@ static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
 
 struct success {
     const struct hs_event *cb;
-    const char *user_id;
+    const struct claim *cl;
+    const struct exchange_identity *id; /* signup, session; else NULL */
+    char user_id[32];
     const struct exchange_token *tok;
     const char *scopes;
     int64_t expires_at;
@@ -185,8 +209,10 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
 
     if (!ev)
         return HS_ERR_NOMEM;
+    rc = s->id ? exchange_user_upsert(w->pg, s->id, s->user_id) : HS_OK;
     snprintf(ad, sizeof(ad), "%s|%s|access", s->user_id, cb->provider);
-    rc = hs_aead_seal(w->kr, HS_KEY_DB, s->tok->access_token,
+    if (rc == HS_OK)
+        rc = hs_aead_seal(w->kr, HS_KEY_DB, s->tok->access_token,
                       strlen(s->tok->access_token), ad, strlen(ad), access,
                       sizeof(access), &alen);
     if (rc == HS_OK && s->tok->refresh_token[0]) {
@@ -231,6 +257,8 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
             rc = HS_ERR_CONFLICT;
         PQclear(res);
     }
+    if (rc == HS_OK && s->id)
+        rc = poll_finish(w, s->cl->subject, s->user_id, cb->provider, NULL);
     if (rc == HS_OK) {
         hs_event_init(ev, HS_EV_TOKEN_ISSUED, w->cfg->env, hs_now_ms());
         snprintf(ev->user_id, sizeof(ev->user_id), "%s", s->user_id);
@@ -276,13 +304,15 @@ static enum hs_err claim(struct hs_worker *w, const struct hs_event *cb,
                      "UPDATE handshakes SET status = 'exchanging', "
                      "claimed_at = now() WHERE id = $1 AND provider = $2 AND "
                      "status = 'started' AND expires_at > now() RETURNING "
-                     "coalesce(user_id, ''), flow",
+                     "coalesce(user_id, ''), flow, coalesce(subject, '')",
                      2, p, &res);
     if (rc != HS_OK)
         return rc;
     if (PQntuples(res) == 1) {
         snprintf(cl->user_id, sizeof(cl->user_id), "%s", PQgetvalue(res, 0, 0));
         snprintf(cl->flow, sizeof(cl->flow), "%s", PQgetvalue(res, 0, 1));
+        snprintf(cl->subject, sizeof(cl->subject), "%s",
+                 PQgetvalue(res, 0, 2));
         PQclear(res);
         return HS_OK;
     }
@@ -295,7 +325,8 @@ static enum hs_err claim(struct hs_worker *w, const struct hs_event *cb,
                      "SELECT coalesce(user_id, ''), CASE WHEN status = "
                      "'started' THEN 'expired' WHEN claimed_at < now() - "
                      "make_interval(secs => $3::int) THEN 'interrupted' "
-                     "ELSE '' END, status, flow FROM handshakes WHERE id = $1"
+                     "ELSE '' END, status, flow, coalesce(subject, '') "
+                     "FROM handshakes WHERE id = $1"
                      " AND provider = $2 AND ((status = 'started' AND "
                      "expires_at <= now()) OR status = 'exchanging')",
                      3, p, &res);
@@ -310,7 +341,8 @@ static enum hs_err claim(struct hs_worker *w, const struct hs_event *cb,
     if (PQntuples(res) == 1) {
         struct failure f = {cb->handshake_id, cb->provider,
                             PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), "",
-                            PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3)};
+                            PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
+                            PQgetvalue(res, 0, 4)};
 
         rc = in_txn(w, fail_txn, &f);
         PQclear(res);
@@ -379,6 +411,7 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
     struct hs_event *cb = calloc(1, sizeof(*cb));
     struct exchange_secret *sec = calloc(1, sizeof(*sec));
     struct exchange_token *tok = calloc(1, sizeof(*tok));
+    struct exchange_identity *id = calloc(1, sizeof(*id));
     unsigned char pt[HS_BLOB_MAX];
     size_t ptlen = 0;
     const struct hs_provider *prov;
@@ -386,7 +419,7 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
     struct claim cl;
     enum hs_err rc = HS_ERR_NOMEM;
 
-    if (!cb || !sec || !tok)
+    if (!cb || !sec || !tok || !id)
         goto out;
     rc = hs_event_decode(m->val, m->vallen, cb);
     if (rc != HS_OK || cb->type != HS_EV_CALLBACK_RECEIVED) {
@@ -417,22 +450,28 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
         goto out;
     }
     prov = hs_catalog_find(&x->cat, cb->provider);
-    if (strcmp(cl.flow, "connect") != 0)
+    if (strcmp(cl.flow, "connect") != 0 && !polled(cl.flow))
         rc = fail_flow(w, cb, &cl, "unsupported_flow", NULL);
     else if (cb->error[0])
         rc = fail_flow(w, cb, &cl, cb->error, cb->error_description);
     else if (!prov)
         rc = fail_flow(w, cb, &cl, "unknown_provider", NULL);
+    else if (polled(cl.flow) && !prov->signin)
+        rc = fail_flow(w, cb, &cl, "not_signin_provider", NULL);
     else if (!call_provider(w, prov, sec, tok, &error))
         rc = fail_flow(w, cb, &cl, error, tok->error_description);
+    else if (polled(cl.flow) &&
+             exchange_identify(w, prov, tok, sec->nonce, id, &error) != HS_OK)
+        rc = fail_flow(w, cb, &cl, error, NULL);
     else {
-        struct success s = {cb, cl.user_id, tok,
+        struct success s = {cb, &cl, polled(cl.flow) ? id : NULL, "", tok,
                             tok->scope[0] ? tok->scope : prov->scopes,
                             tok->expires_in > 0
                                 ? hs_now_ms() + tok->expires_in * 1000
                                 : 0};
         char fp[17];
 
+        snprintf(s.user_id, sizeof(s.user_id), "%s", cl.user_id);
         rc = in_txn(w, success_txn, &s);
         hs_crypto_fingerprint(tok->access_token, fp);
         hs_log(rc == HS_OK ? HS_LOG_INFO : HS_LOG_ERROR,
@@ -461,5 +500,6 @@ out:
     free(cb);
     free(sec);
     free(tok);
+    free(id);
     return rc;
 }

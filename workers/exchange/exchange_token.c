@@ -145,9 +145,18 @@ static enum hs_err parse_token(json_t *root, struct exchange_token *tmp)
         memcpy(tmp->scope, s, n + 1);
     }
 
-    /* id_token: type-checked, otherwise ignored until the OIDC checks. */
-    if (opt_string(root, "id_token", &s) < 0)
+    /* id_token: kept for the OIDC checks (exchange_idtoken.h). */
+    r = opt_string(root, "id_token", &s);
+    if (r < 0)
         return HS_ERR_DECODE;
+    if (r == 1) {
+        n = strlen(s);
+        if (n == 0 || !visible_ascii(s, 0))
+            return HS_ERR_DECODE;
+        if (n >= sizeof(tmp->id_token))
+            return HS_ERR_TOOBIG;
+        memcpy(tmp->id_token, s, n + 1);
+    }
     return HS_OK;
 }
 

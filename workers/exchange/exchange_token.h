@@ -8,9 +8,10 @@
  * non-empty string of visible ASCII of at most 4096 bytes, token_type is
  * "bearer" in any case (stored as "Bearer"), expires_in, when present, is
  * a positive JSON integer, refresh_token and scope, when present, are
- * strings of visible ASCII (scope may hold spaces). id_token is accepted
- * as a string and ignored (OIDC checks come later). Unknown members are
- * ignored, as RFC 6749 §5.1 requires.
+ * strings of visible ASCII (scope may hold spaces). id_token, when
+ * present, is a string of visible ASCII of at most EXCHANGE_ID_TOKEN_MAX
+ * bytes, kept for the OIDC checks (exchange_idtoken.h). Unknown members
+ * are ignored, as RFC 6749 §5.1 requires.
  *
  * Pure: no I/O, no clock. The caller decides what the HTTP status means.
  */
@@ -24,6 +25,7 @@
 
 #define EXCHANGE_TOKEN_MAX_BODY (64 * 1024)
 #define EXCHANGE_TOKEN_MAX 4096 /* access and refresh token bytes */
+#define EXCHANGE_ID_TOKEN_MAX 8192
 
 struct exchange_token {
     char access_token[EXCHANGE_TOKEN_MAX + 1];  /* secret */
@@ -31,6 +33,7 @@ struct exchange_token {
     char token_type[8];                         /* "Bearer" */
     int64_t expires_in;                         /* seconds; 0 = absent */
     char scope[512];                            /* "" = absent */
+    char id_token[EXCHANGE_ID_TOKEN_MAX + 1];   /* "" = absent */
     char error[64];                             /* error responses only */
     char error_description[256];
 };
@@ -41,7 +44,8 @@ struct exchange_token {
  *                    provider's code, RFC 6749 charset, ≤ 63 bytes) and
  *                    error_description (control characters replaced by
  *                    '?', truncated to 255 bytes).
- *   HS_ERR_TOOBIG    len > EXCHANGE_TOKEN_MAX_BODY or a token over 4096.
+ *   HS_ERR_TOOBIG    len > EXCHANGE_TOKEN_MAX_BODY, a token over 4096, an
+ *                    ID token over EXCHANGE_ID_TOKEN_MAX.
  *   HS_ERR_DECODE    not one JSON object, a missing or mistyped member,
  *                    a bad token_type, a non-positive expires_in, an
  *                    unusable error code.
