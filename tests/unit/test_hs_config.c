@@ -18,7 +18,8 @@ static const char *const all_vars[] = {
     "HS_KAFKA_OPTS", "HS_TOPIC_PREFIX", "HS_PG_URL", "HS_SECRET_KEYS",
     "HS_PROVIDERS", "HS_REQUESTERS", "HS_ENV_ROUTES", "HS_SIGNIN_PROVIDER",
     "HS_STATE_TTL", "HS_AUTH_CODE_TTL", "HS_HTTP_TIMEOUT_MS",
-    "HS_KAFKA_TIMEOUT_MS", "HS_THREADS", "HS_INSECURE_HTTP", "HS_LOG_LEVEL"};
+    "HS_KAFKA_TIMEOUT_MS", "HS_THREADS", "HS_LONGPOLL_MAX", "HS_INSECURE_HTTP",
+    "HS_LOG_LEVEL"};
 
 static int clean_env(void **st)
 {
@@ -83,6 +84,7 @@ static void test_bad_values_are_refused_naming_the_variable(void **st)
         {"HS_STATE_TTL", "0"}, {"HS_STATE_TTL", "601"},
         {"HS_STATE_TTL", "6x"}, {"HS_STATE_TTL", " 5"},
         {"HS_THREADS", "65"}, {"HS_HTTP_TIMEOUT_MS", "99"},
+        {"HS_LONGPOLL_MAX", "0"},
         {"HS_INSECURE_HTTP", "2"}, {"HS_INSECURE_HTTP", "yes"},
         {"HS_LOG_LEVEL", "loud"},
         {"HS_KAFKA_OPTS", "a"}, {"HS_KAFKA_OPTS", "=b"},
