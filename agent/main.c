@@ -42,6 +42,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: hs-agent [--server URL] [--brokers B] [--home DIR] "
             "COMMAND\n\n"
+            "  login <p> [--no-browser] [--timeout S]\n"
+            "                            sign in with provider p in a "
+            "browser\n"
             "  login --with-token        read an API token from standard "
             "input\n"
             "  connect <p> [--no-browser] [--timeout S]\n"
@@ -136,10 +139,11 @@ static int allow_http(const char *server)
            strncmp(server, "http://[::1]", 12) == 0;
 }
 
-/* Calls the server; HS_OK with *out the parsed JSON body (or NULL). */
-static enum hs_err api(const struct agent_config *c, const char *method,
-                       const char *path, json_t *body, long *status,
-                       json_t **out)
+/* Calls the server, waiting at most timeout_ms; HS_OK with *out the
+ * parsed JSON body (or NULL). */
+static enum hs_err api_wait(const struct agent_config *c, const char *method,
+                            const char *path, json_t *body, long timeout_ms,
+                            long *status, json_t **out)
 {
     char url[512];
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -148,7 +152,7 @@ static enum hs_err api(const struct agent_config *c, const char *method,
         .body_len = text ? strlen(text) : 0,
         .content_type = text ? "application/json" : NULL,
         .bearer = c->api_token[0] ? c->api_token : NULL,
-        .accept = "application/json", .timeout_ms = 15000,
+        .accept = "application/json", .timeout_ms = timeout_ms,
         .allow_http = allow_http(c->server)};
     struct hs_http_response res;
     enum hs_err rc;
@@ -162,6 +166,13 @@ static enum hs_err api(const struct agent_config *c, const char *method,
     *out = json_loadb(res.body, res.len, 0, NULL);
     hs_http_response_cleanup(&res);
     return HS_OK;
+}
+
+static enum hs_err api(const struct agent_config *c, const char *method,
+                       const char *path, json_t *body, long *status,
+                       json_t **out)
+{
+    return api_wait(c, method, path, body, 15000, status, out);
 }
 
 static void say_server_error(long status, json_t *body)
@@ -178,8 +189,8 @@ static int need_login(const char *home, struct agent_config *c)
     enum hs_err rc = agent_store_load_config(home, c, err, sizeof(err));
 
     if (rc == HS_ERR_NOTFOUND || (rc == HS_OK && !c->api_token[0])) {
-        fprintf(stderr, "hs-agent: not logged in: run hs-agent login "
-                        "--with-token first\n");
+        fprintf(stderr, "hs-agent: not logged in: run hs-agent login <p> "
+                        "(or login --with-token) first\n");
         return EXIT_USAGE;
     }
     if (rc != HS_OK) {
@@ -187,6 +198,93 @@ static int need_login(const char *home, struct agent_config *c)
         return EXIT_USAGE;
     }
     return 0;
+}
+
+/* Opens url with xdg-open in the background (best effort). */
+static void open_browser(const char *url)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        dup2(2, 1);
+        execlp("xdg-open", "xdg-open", url, (char *)NULL);
+        fprintf(stderr, "hs-agent: no browser opener (xdg-open); open the "
+                        "URL yourself\n");
+        _exit(127);
+    }
+}
+
+/* The signup flow (SPEC §2): draws the signup token, shows the URL with
+ * its hash and the short code, and long-polls check-signup until the
+ * browser side ends. HS_OK writes the API token into c->api_token; *rc is
+ * the exit code otherwise. */
+static enum hs_err signup(const struct opts *o, struct agent_config *c,
+                          int *rc)
+{
+    char token[44], id[44], code[10], url[600], path[64];
+    int64_t deadline = hs_now_ms() + o->timeout_s * 1000;
+    json_t *body;
+    enum hs_err result = HS_ERR_TIMEOUT;
+
+    if (hs_random_token(32, token, sizeof(token)) != HS_OK) {
+        *rc = EXIT_RUNTIME;
+        return HS_ERR_INTERNAL;
+    }
+    hs_sha256_b64url(token, strlen(token), id);
+    hs_user_code(id, code);
+    snprintf(url, sizeof(url), "%s/web/provider-auth/%s?signup_id=%s",
+             c->server, o->provider, id);
+    printf("Open this URL in your browser to sign in with %s:\n  %s\n"
+           "Check that the page shows the code: %s\n"
+           "Waiting for the sign-in… (Ctrl-C to cancel)\n",
+           o->provider, url, code);
+    fflush(stdout);
+    if (!o->no_browser)
+        open_browser(url);
+    body = json_pack("{s:s}", "token", token);
+    *rc = EXIT_TIMEOUT;
+    while (!interrupted && hs_now_ms() < deadline) {
+        long status = 0, left = (long)(deadline - hs_now_ms()) / 1000;
+        json_t *res = NULL;
+        const char *st, *at;
+
+        snprintf(path, sizeof(path), "/no-auth/check-signup?wait=%ld",
+                 left < 1 ? 1 : left > 30 ? 30 : left);
+        if (api_wait(c, "POST", path, body, 40000, &status, &res) != HS_OK) {
+            sleep(1); /* the server may be restarting: keep waiting */
+            continue;
+        }
+        st = json_string_value(json_object_get(res, "status"));
+        at = json_string_value(json_object_get(res, "access_token"));
+        if (status == 200 && st && strcmp(st, "complete") == 0 && at &&
+            strlen(at) < sizeof(c->api_token)) {
+            snprintf(c->api_token, sizeof(c->api_token), "%s", at);
+            result = HS_OK;
+        } else if ((status == 200 && st && strcmp(st, "failed") == 0) ||
+                   status == 410) {
+            const char *e = json_string_value(json_object_get(res, "error"));
+
+            printf("login failed: %s\n", e ? e : "unknown");
+            *rc = EXIT_FAILED;
+            result = HS_ERR_DENIED;
+        } else if (status == 429) {
+            sleep(1);
+        } else if (status != 202) {
+            say_server_error(status, res);
+            *rc = EXIT_RUNTIME;
+            result = HS_ERR_PROVIDER;
+        }
+        json_decref(res);
+        if (result != HS_ERR_TIMEOUT)
+            break;
+    }
+    if (interrupted)
+        *rc = 130;
+    else if (result == HS_ERR_TIMEOUT)
+        printf("timed out waiting for the sign-in\n");
+    json_decref(body);
+    hs_wipe(token, sizeof(token));
+    return result;
 }
 
 static int cmd_login(const struct opts *o, const char *home)
@@ -199,11 +297,6 @@ static int cmd_login(const struct opts *o, const char *home)
     long status = 0;
     size_t n;
 
-    if (!o->with_token) {
-        fprintf(stderr, "hs-agent: sign-in with a provider is not available "
-                        "yet; use login --with-token\n");
-        return EXIT_USAGE;
-    }
     memset(&c, 0, sizeof(c));
     if (agent_store_load_config(home, &c, err, sizeof(err)) == HS_ERR_DECODE)
         memset(&c, 0, sizeof(c));
@@ -215,20 +308,28 @@ static int cmd_login(const struct opts *o, const char *home)
         fprintf(stderr, "hs-agent: --server is required the first time\n");
         return EXIT_USAGE;
     }
-    if (!fgets(line, sizeof(line), stdin)) {
-        fprintf(stderr, "hs-agent: no token on standard input\n");
-        return EXIT_USAGE;
-    }
-    line[strcspn(line, "\r\n")] = '\0';
-    n = strlen(line);
-    if (n == 0 || n >= sizeof(c.api_token)) {
+    c.api_token[0] = '\0';
+    if (!o->with_token) {
+        int rc;
+
+        if (signup(o, &c, &rc) != HS_OK)
+            return rc;
+    } else {
+        if (!fgets(line, sizeof(line), stdin)) {
+            fprintf(stderr, "hs-agent: no token on standard input\n");
+            return EXIT_USAGE;
+        }
+        line[strcspn(line, "\r\n")] = '\0';
+        n = strlen(line);
+        if (n == 0 || n >= sizeof(c.api_token)) {
+            hs_wipe(line, sizeof(line));
+            fprintf(stderr, "hs-agent: the token on standard input is empty "
+                            "or too long\n");
+            return EXIT_USAGE;
+        }
+        memcpy(c.api_token, line, n + 1);
         hs_wipe(line, sizeof(line));
-        fprintf(stderr, "hs-agent: the token on standard input is empty or "
-                        "too long\n");
-        return EXIT_USAGE;
     }
-    memcpy(c.api_token, line, n + 1);
-    hs_wipe(line, sizeof(line));
     if (api(&c, "GET", "/api/me", NULL, &status, &me) != HS_OK) {
         fprintf(stderr, "hs-agent: cannot reach %s\n", c.server);
         return EXIT_RUNTIME;
@@ -352,17 +453,8 @@ static int cmd_connect(const struct opts *o, const char *home)
            "Waiting for %s… (Ctrl-C to cancel)\n",
            o->provider, url, user_code, o->provider);
     fflush(stdout);
-    if (!o->no_browser) {
-        pid_t pid = fork();
-
-        if (pid == 0) {
-            dup2(2, 1);
-            execlp("xdg-open", "xdg-open", url, (char *)NULL);
-            fprintf(stderr, "hs-agent: no browser opener (xdg-open); open "
-                            "the URL yourself\n");
-            _exit(127);
-        }
-    }
+    if (!o->no_browser)
+        open_browser(url);
     hs_wipe(url, sizeof(url));
     ev = malloc(sizeof(*ev));
     if (!ev) {

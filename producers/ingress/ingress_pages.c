@@ -127,34 +127,50 @@ static void plain_reason(const char *error, const char *pname, char *out,
     else if (strcmp(error, "temporarily_unavailable") == 0 ||
              strcmp(error, "server_error") == 0)
         snprintf(out, cap, "%s had a problem on its side.", pname);
+    else if (strcmp(error, "invalid_id_token") == 0)
+        snprintf(out, cap, "%s sent an identity we could not trust.", pname);
+    else if (strcmp(error, "userinfo_failed") == 0)
+        snprintf(out, cap, "%s did not tell us who you are.", pname);
     else if (strcmp(error, "internal_error") == 0 || !error[0])
         snprintf(out, cap, "something went wrong on our side.");
     else
         snprintf(out, cap, "%s answered \"%.64s\".", pname, error);
 }
 
-void ingress_status_describe(const char *status, const char *error,
-                             const char *provider, int expired,
-                             struct ingress_page *pg)
+void ingress_status_describe(const char *flow, const char *status,
+                             const char *error, const char *provider,
+                             int expired, struct ingress_page *pg)
 {
     char pname[32], text[512], reason[256];
+    /* connect delivers a provider's access; signup and session sign in. */
+    int signin = strcmp(flow, "signup") == 0 || strcmp(flow, "session") == 0;
+    const char *nothing = signin ? "Nobody was signed in." : "Nothing was "
+                                                             "connected.";
 
     ingress_provider_display(provider, pname, sizeof(pname));
     if (strcmp(status, "complete") == 0) {
-        (void)ingress_page_plain(pg, 200, "Connected",
-                                 "Connected. You can close this tab and "
-                                 "return to your editor.");
+        if (signin)
+            (void)ingress_page_plain(pg, 200, "Signed in",
+                                     "Signed in. You can close this tab and "
+                                     "return to your app.");
+        else
+            (void)ingress_page_plain(pg, 200, "Connected",
+                                     "Connected. You can close this tab and "
+                                     "return to your editor.");
     } else if (strcmp(status, "failed") == 0 &&
                strcmp(error, "access_denied") == 0) {
-        snprintf(text, sizeof(text),
-                 "You declined access at %s. Nothing was connected.", pname);
+        snprintf(text, sizeof(text), "You declined access at %s. %s", pname,
+                 nothing);
         (void)ingress_page_plain(pg, 200, "Access declined", text);
     } else if (strcmp(status, "failed") == 0) {
         plain_reason(error, pname, reason, sizeof(reason));
-        snprintf(text, sizeof(text),
-                 "Connecting failed: %s Nothing was connected. Start again "
-                 "from your editor.", reason);
-        (void)ingress_page_plain(pg, 200, "Connecting failed", text);
+        snprintf(text, sizeof(text), "%s failed: %s %s Start again from "
+                 "your %s.", signin ? "Signing in" : "Connecting", reason,
+                 nothing, signin ? "app" : "editor");
+        (void)ingress_page_plain(pg, 200,
+                                 signin ? "Signing in failed"
+                                        : "Connecting failed",
+                                 text);
     } else if (strcmp(status, "started") == 0 && expired) {
         (void)ingress_page_plain(pg, 200, "Sign-in expired",
                                  "This sign-in expired. Start again from "

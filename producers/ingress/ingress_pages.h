@@ -42,11 +42,12 @@ char *ingress_page_render(const struct ingress_page *pg);
 void ingress_provider_display(const char *name, char *out, size_t cap);
 
 /* The progress page of a handshake (README connect flow, step 8) from its
- * row: status ("started", "exchanging", "complete", "failed"), error
+ * row: flow (connect says "Connected", signup and session "Signed in"),
+ * status ("started", "exchanging", "complete", "failed"), error
  * (machine code or ""), provider (catalog name) and whether expires_at has
  * passed. Always a 200 page; "connecting" refreshes itself every second. */
-void ingress_status_describe(const char *status, const char *error,
-                             const char *provider, int expired,
-                             struct ingress_page *pg);
+void ingress_status_describe(const char *flow, const char *status,
+                             const char *error, const char *provider,
+                             int expired, struct ingress_page *pg);
 
 #endif

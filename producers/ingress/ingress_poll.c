@@ -141,8 +141,11 @@ static enum MHD_Result poll_route(const struct ingress *in,
     struct poll_result pr;
     enum MHD_Result ret;
 
-    if (r->waiter.woke == INGRESS_WOKE_HANGUP)
-        return MHD_NO; /* the client left: close, answer nobody */
+    if (r->waiter.woke == INGRESS_WOKE_HANGUP) {
+        hs_log(HS_LOG_INFO, "poll.client_left",
+               HS_KV_STR("request_id", r->request_id));
+        return MHD_NO; /* the slot is free already; close the connection */
+    }
     if (wait_s > 0 && r->wait_until_ms == 0)
         r->wait_until_ms = hs_now_ms() + wait_s * 1000LL;
     for (;;) {

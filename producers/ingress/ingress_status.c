@@ -78,7 +78,8 @@ enum MHD_Result ingress_status_page(const struct ingress *in,
         PQclear(res);
         goto another_browser;
     }
-    ingress_status_describe(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+    ingress_status_describe(PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 0),
+                            PQgetvalue(res, 0, 1),
                             PQgetvalue(res, 0, 3),
                             PQgetvalue(res, 0, 5)[0] == 't', &page);
     PQclear(res);

@@ -8,4 +8,10 @@ if(Python3_FOUND)
             ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(integration_connect PROPERTIES LABELS integration
     TIMEOUT 600 RUN_SERIAL TRUE)
+  add_test(NAME integration_signin
+    COMMAND ${Python3_EXECUTABLE}
+            ${CMAKE_SOURCE_DIR}/tests/integration/test_signin.py
+            ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(integration_signin PROPERTIES LABELS integration
+    TIMEOUT 600 RUN_SERIAL TRUE)
 endif()

@@ -115,7 +115,8 @@ static void test_status_page_words(void **st)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct ingress_page pg;
 
-        ingress_status_describe(cases[i].status, cases[i].error, "github",
+        ingress_status_describe("connect", cases[i].status, cases[i].error,
+                                "github",
                                 cases[i].expired, &pg);
         assert_int_equal(pg.status, 200);
         if (!strstr(pg.html, cases[i].want))
@@ -125,13 +126,32 @@ static void test_status_page_words(void **st)
     }
 }
 
+static void test_signin_pages_say_signed_in(void **st)
+{
+    struct ingress_page pg;
+    (void)st;
+
+    ingress_status_describe("signup", "complete", "", "demo", 0, &pg);
+    assert_non_null(strstr(pg.html, "Signed in."));
+    ingress_status_describe("session", "failed", "access_denied", "demo", 0,
+                            &pg);
+    assert_non_null(strstr(pg.html, "You declined access at Demo. Nobody "
+                                    "was signed in."));
+    ingress_status_describe("signup", "failed", "invalid_id_token", "demo", 0,
+                            &pg);
+    assert_non_null(strstr(pg.html, "Signing in failed: Demo sent an "
+                                    "identity we could not trust."));
+    ingress_status_describe("connect", "complete", "", "demo", 0, &pg);
+    assert_null(strstr(pg.html, "Signed in"));
+}
+
 static void test_refresh_meta_rendered(void **st)
 {
     struct ingress_page pg;
     char *html;
     (void)st;
 
-    ingress_status_describe("started", "", "demo", 0, &pg);
+    ingress_status_describe("connect", "started", "", "demo", 0, &pg);
     html = ingress_page_render(&pg);
     assert_non_null(html);
     assert_non_null(strstr(html, "<meta http-equiv=\"refresh\" "
@@ -148,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_page_plain_reports_truncation),
         cmocka_unit_test(test_status_page_words),
         cmocka_unit_test(test_refresh_meta_rendered),
+        cmocka_unit_test(test_signin_pages_say_signed_in),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
