@@ -32,8 +32,10 @@ static void test_good_responses(void **st)
     assert_int_equal(tok.expires_in, 3600);
     assert_string_equal(tok.refresh_token, "rt");
     assert_string_equal(tok.scope, "repo user");
+    assert_string_equal(tok.id_token, "x.y.z");
     assert_int_equal(parse("{\"access_token\":\"at\",\"token_type\":"
                            "\"Bearer\"}"), HS_OK);
+    assert_string_equal(tok.id_token, "");
     assert_int_equal(tok.expires_in, 0);
     assert_string_equal(tok.refresh_token, "");
 }
