@@ -79,15 +79,13 @@ static struct MHD_Response *from_text(char *text)
 
 enum hs_err ingress_req_set_cookie(struct ingress_req *r, const char *value)
 {
+    /* Allocated only when set: a parked long poll stays small. */
     for (int i = 0; i < 2; i++) {
         if (!r->set_cookie[i]) {
-            int n = snprintf(r->cookie_buf[i], sizeof(r->cookie_buf[i]),
-                             "%s", value);
-
-            if (n < 0 || (size_t)n >= sizeof(r->cookie_buf[i]))
+            if (strlen(value) >= INGRESS_COOKIE_MAX)
                 return HS_ERR_TOOBIG;
-            r->set_cookie[i] = r->cookie_buf[i];
-            return HS_OK;
+            r->set_cookie[i] = strdup(value);
+            return r->set_cookie[i] ? HS_OK : HS_ERR_NOMEM;
         }
     }
     return HS_ERR_TOOBIG;
@@ -586,6 +584,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         hs_wipe(r->body, r->body_len);
         free(r->body);
     }
+    for (int i = 0; i < 2; i++) {
+        if (r->set_cookie[i]) {
+            hs_wipe(r->set_cookie[i], strlen(r->set_cookie[i]));
+            free(r->set_cookie[i]);
+        }
+    }
     hs_wipe(r, sizeof(*r));
     free(r);
     *con_cls = NULL;
@@ -672,7 +676,7 @@ enum hs_err ingress_http_start(struct ingress *in, uint16_t *port, char *err,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)in->cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, 30U,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)INGRESS_CONN_MEMORY,
         MHD_OPTION_CONNECTION_LIMIT, 20000U, MHD_OPTION_END);
     if (!in->daemon) {
         snprintf(err, errlen, "HS_LISTEN: cannot listen on %s",

@@ -31,6 +31,12 @@
 
 #define INGRESS_BODY_MAX (16 * 1024) /* larger request bodies: 413 */
 #define INGRESS_POOL_WAIT_MS 2000    /* longest wait for a PG connection */
+/* libmicrohttpd's memory per connection (request line, headers, the read
+ * buffer). Pools up to 32 KiB come from malloc and are packed, so a parked
+ * long poll costs this much resident memory; a request whose headers do
+ * not fit is answered 431 by libmicrohttpd. */
+#define INGRESS_CONN_MEMORY (4 * 1024)
+#define INGRESS_COOKIE_MAX 256       /* longest Set-Cookie value we send */
 
 struct ingress {
     const struct hs_config *cfg;
@@ -59,8 +65,7 @@ struct ingress_req {
     struct ingress_param params[INGRESS_PARAMS_MAX];
     size_t nparams;
     int too_many_params;
-    const char *set_cookie[2];      /* extra Set-Cookie values */
-    char cookie_buf[2][256];
+    char *set_cookie[2];            /* extra Set-Cookie values, owned */
     int64_t wait_until_ms;          /* long poll: 0 until it starts */
     struct ingress_waiter waiter;   /* long poll: parked under its key */
 };
