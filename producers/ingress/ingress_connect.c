@@ -393,14 +393,17 @@ enum MHD_Result ingress_confirm_page(const struct ingress *in,
                                      const char *user_code,
                                      const char *action, const char *handle,
                                      const char *bind, const char *button,
-                                     const char *outro)
+                                     const char *outro,
+                                     const struct hs_provider *prov)
 {
     char ucode[64], csrf[44];
     struct ingress_page pg;
     int n;
 
     (void)ingress_html_escape(user_code, ucode, sizeof(ucode));
-    if (ingress_csrf_make(in->kr, bind, handle, csrf) != HS_OK)
+    if (ingress_csrf_make(in->kr, bind, handle, csrf) != HS_OK ||
+        ingress_url_origin(prov->authorize_url, pg.form_to,
+                           sizeof(pg.form_to)) != HS_OK)
         return ingress_invalid_link(conn, r, "malformed_handle");
     pg.status = MHD_HTTP_OK;
     pg.refresh_s = 0;
@@ -451,7 +454,7 @@ static enum MHD_Result confirm_page(const struct ingress *in,
         return ingress_invalid_link(conn, r, "page_too_long");
     return ingress_confirm_page(in, conn, r, title, intro, ci->user_code,
                                 action, code, bind, button,
-                                "nothing will be connected.");
+                                "nothing will be connected.", prov);
 }
 
 /* The binding cookie of this browser, or a new one (sent as Set-Cookie).

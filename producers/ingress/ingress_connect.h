@@ -76,7 +76,8 @@ int ingress_binding_ensure(const struct ingress *in,
                            char bind[44]);
 /* 200 page asking to confirm: intro (HTML, escaped already), the short
  * code, and a form POSTing to action (a path of ours, escaped already)
- * with the CSRF token of (bind, handle). */
+ * with the CSRF token of (bind, handle); its CSP lets the form's answer
+ * lead to prov's authorize URL. */
 enum MHD_Result ingress_confirm_page(const struct ingress *in,
                                      struct MHD_Connection *conn,
                                      struct ingress_req *r,
@@ -84,7 +85,8 @@ enum MHD_Result ingress_confirm_page(const struct ingress *in,
                                      const char *user_code,
                                      const char *action, const char *handle,
                                      const char *bind, const char *button,
-                                     const char *outro);
+                                     const char *outro,
+                                     const struct hs_provider *prov);
 /* 1 when the POST carries the CSRF token of (this browser, handle); bind
  * is then the browser's binding cookie. */
 int ingress_confirmed(const struct ingress *in, struct MHD_Connection *conn,

@@ -24,7 +24,8 @@
 #include "ingress_signin.h"
 #include "ingress_status.h"
 
-/* Provider origins are reached through 302s, so form-action stays 'self'. */
+/* The default policy; confirmation pages add their provider's origin to
+ * form-action (add_page_headers). */
 static const char csp[] =
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'";
@@ -42,9 +43,21 @@ static void add_common(struct MHD_Response *resp, const struct ingress_req *r)
             MHD_add_response_header(resp, "Set-Cookie", r->set_cookie[i]);
 }
 
-static void add_page_headers(struct MHD_Response *resp)
+static void add_page_headers(struct MHD_Response *resp, const char *form_to)
 {
-    MHD_add_response_header(resp, "Content-Security-Policy", csp);
+    char policy[sizeof(csp) + 300];
+
+    /* form-action 'self' plus, on a confirmation page, the provider's
+     * origin: Chrome applies form-action to the 302 the form gets. */
+    if (form_to && form_to[0] &&
+        snprintf(policy, sizeof(policy),
+                 "default-src 'none'; style-src 'unsafe-inline'; "
+                 "form-action 'self' %s; frame-ancestors 'none'; base-uri "
+                 "'none'",
+                 form_to) < (int)sizeof(policy))
+        MHD_add_response_header(resp, "Content-Security-Policy", policy);
+    else
+        MHD_add_response_header(resp, "Content-Security-Policy", csp);
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 }
 
@@ -147,7 +160,7 @@ enum MHD_Result ingress_respond_page(struct MHD_Connection *conn,
         return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
     add_common(resp, r);
-    add_page_headers(resp);
+    add_page_headers(resp, pg->form_to);
     return queue(conn, r, pg->status, resp);
 }
 
@@ -172,7 +185,7 @@ enum MHD_Result ingress_respond_redirect(struct MHD_Connection *conn,
         return MHD_NO;
     MHD_add_response_header(resp, "Location", location);
     add_common(resp, r);
-    add_page_headers(resp);
+    add_page_headers(resp, NULL);
     return queue(conn, r, MHD_HTTP_FOUND, resp);
 }
 

@@ -58,6 +58,7 @@ enum hs_err ingress_page_plain(struct ingress_page *pg, unsigned status,
 
     pg->status = status;
     pg->refresh_s = 0;
+    pg->form_to[0] = '\0';
     snprintf(pg->title, sizeof(pg->title), "%s", title);
     memcpy(pg->html, "<p>", 4);
     rc = ingress_html_escape(text, pg->html + 3, sizeof(pg->html) - 8);
@@ -99,6 +100,32 @@ char *ingress_page_render(const struct ingress_page *pg)
         return NULL;
     }
     return page;
+}
+
+enum hs_err ingress_url_origin(const char *url, char *out, size_t cap)
+{
+    const char *host, *end;
+    size_t n;
+
+    if (strncmp(url, "https://", 8) == 0)
+        host = url + 8;
+    else if (strncmp(url, "http://", 7) == 0)
+        host = url + 7;
+    else
+        return HS_ERR_INVALID;
+    end = host + strcspn(host, "/?#");
+    if (end == host)
+        return HS_ERR_INVALID;
+    for (const char *c = host; c < end; c++)
+        if (*c <= ' ' || *c == ';' || *c == ',' || *c == '\'' || *c == '@' ||
+            (unsigned char)*c >= 0x7f)
+            return HS_ERR_INVALID;
+    n = (size_t)(end - url);
+    if (n >= cap)
+        return HS_ERR_TOOBIG;
+    memcpy(out, url, n);
+    out[n] = '\0';
+    return HS_OK;
 }
 
 void ingress_provider_display(const char *name, char *out, size_t cap)

@@ -20,7 +20,16 @@ struct ingress_page {
     char title[128]; /* plain text: escaped when rendered */
     char html[4096]; /* HTML: everything reflected already escaped */
     int refresh_s;   /* > 0: <meta http-equiv="refresh"> every refresh_s */
+    char form_to[256]; /* origin the page's form may end up at ("" = only
+                          ours): CSP form-action also governs the 302 that
+                          answers the form, so a confirmation page names
+                          the provider it sends the browser to */
 };
+
+/* The origin (scheme://host[:port]) of an absolute http(s) URL into out.
+ * HS_ERR_INVALID when url has none or it holds characters that have no
+ * place in a header; HS_ERR_TOOBIG when out is short. */
+enum hs_err ingress_url_origin(const char *url, char *out, size_t cap);
 
 /* HTML-escapes s (& < > " ') into out, dropping control characters.
  * HS_OK when all of s fit; HS_ERR_TOOBIG when out was too short: out then

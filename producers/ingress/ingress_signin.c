@@ -101,7 +101,7 @@ static enum MHD_Result signin_page(const struct ingress *in,
              pname);
     return ingress_confirm_page(in, conn, r, title, intro, code, action,
                                 handle, bind, button,
-                                "nobody will be signed in.");
+                                "nobody will be signed in.", prov);
 }
 
 /* ---- signup ------------------------------------------------------------- */

@@ -93,13 +93,14 @@ def api(url, token=None, body=None, method=None):
 class Stack:
     """One hs-dev with its own data directory, keys and log file."""
 
-    def __init__(self, bindir, extra_env=None, workers=2, providers=None):
+    def __init__(self, bindir, extra_env=None, workers=2, providers=None,
+                 port=None):
         self.bindir = bindir
         self.tmp = tempfile.mkdtemp(prefix="hs-it.")
         os.chmod(self.tmp, 0o755)
         self.data = os.path.join(self.tmp, "data")
         self.log_path = os.path.join(self.tmp, "stack.log")
-        self.port = free_port()
+        self.port = port or free_port()
         self.env = dict(os.environ)
         self.env.update({
             "HS_SECRET_KEYS": "it1:" + b64url(32),
@@ -316,16 +317,23 @@ def run_tests(tests, stack):
     return passed, failed
 
 
-def main(tests, **stack_kw):
+def main(tests, setup=None, **stack_kw):
+    """Runs tests on one Stack; setup(stack_kw) may start what the stack
+    needs first and returns a cleanup function."""
     bindir = sys.argv[1]
     if not shutil.which("kcat") or not shutil.which("psql"):
         print("kcat and psql are required (scripts/setup installs them)")
         sys.exit(1)
-    stack = Stack(bindir, **stack_kw)
+    cleanup = setup(stack_kw) if setup else None
     try:
-        passed, failed = run_tests(tests, stack)
+        stack = Stack(bindir, **stack_kw)
+        try:
+            passed, failed = run_tests(tests, stack)
+        finally:
+            stack.stop()
     finally:
-        stack.stop()
+        if cleanup:
+            cleanup()
     # Every process of the stack logs here: a sanitizer report or a
     # service that died while the tests ran fails the run.
     with open(stack.log_path, "rb") as f:

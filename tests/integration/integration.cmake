@@ -14,4 +14,11 @@ if(Python3_FOUND)
             ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(integration_signin PROPERTIES LABELS integration
     TIMEOUT 600 RUN_SERIAL TRUE)
+  # Chromium + oidc-provider (scripts/setup installs both).
+  add_test(NAME integration_browser
+    COMMAND ${Python3_EXECUTABLE}
+            ${CMAKE_SOURCE_DIR}/tests/integration/test_browser.py
+            ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(integration_browser PROPERTIES LABELS integration
+    TIMEOUT 600 RUN_SERIAL TRUE)
 endif()

@@ -145,6 +145,37 @@ static void test_signin_pages_say_signed_in(void **st)
     assert_null(strstr(pg.html, "Signed in"));
 }
 
+static void test_url_origin(void **st)
+{
+    char o[64];
+    (void)st;
+
+    assert_int_equal(ingress_url_origin("https://id.example:8443/a?b", o,
+                                        sizeof(o)),
+                     HS_OK);
+    assert_string_equal(o, "https://id.example:8443");
+    assert_int_equal(ingress_url_origin("http://127.0.0.1:5/auth", o,
+                                        sizeof(o)),
+                     HS_OK);
+    assert_string_equal(o, "http://127.0.0.1:5");
+    assert_int_equal(ingress_url_origin("https://h", o, sizeof(o)), HS_OK);
+    assert_string_equal(o, "https://h");
+    assert_int_equal(ingress_url_origin("ftp://h/", o, sizeof(o)),
+                     HS_ERR_INVALID);
+    assert_int_equal(ingress_url_origin("https:///x", o, sizeof(o)),
+                     HS_ERR_INVALID);
+    /* nothing that could end the CSP directive or smuggle a source */
+    assert_int_equal(ingress_url_origin("https://a;script-src *", o,
+                                        sizeof(o)),
+                     HS_ERR_INVALID);
+    assert_int_equal(ingress_url_origin("https://a b/", o, sizeof(o)),
+                     HS_ERR_INVALID);
+    assert_int_equal(ingress_url_origin("https://u@h/", o, sizeof(o)),
+                     HS_ERR_INVALID);
+    assert_int_equal(ingress_url_origin("https://very-long-host/", o, 10),
+                     HS_ERR_TOOBIG);
+}
+
 static void test_refresh_meta_rendered(void **st)
 {
     struct ingress_page pg;
@@ -169,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_status_page_words),
         cmocka_unit_test(test_refresh_meta_rendered),
         cmocka_unit_test(test_signin_pages_say_signed_in),
+        cmocka_unit_test(test_url_origin),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
