@@ -25,8 +25,9 @@ SECRET = b64url(24)
 
 
 def drive(url, *args):
-    r = subprocess.run(["node", os.path.join(BROWSER_DIR, "drive.mjs"), url]
-                       + list(args), capture_output=True, timeout=90)
+    r = subprocess.run(["node", os.path.join(BROWSER_DIR, "drive.mjs"), url,
+                        "--timeout", "60000"] + list(args),
+                       capture_output=True, timeout=120)
     out = r.stdout.decode().strip().splitlines()
     assert out, r.stderr.decode()
     res = json.loads(out[-1])
