@@ -121,7 +121,7 @@ static int name_valid(const char *s)
     return 1;
 }
 
-static int url_valid(const char *s, int allow_http)
+int hs_provider_url_ok(const char *s, int allow_http)
 {
     const char *host;
 
@@ -153,8 +153,9 @@ struct key {
      sizeof(((struct hs_provider *)0)->f), req}
 
 static const struct key keys[] = {
-    K("authorize_url", STR_URL, authorize_url, 1),
-    K("token_url", STR_URL, token_url, 1),
+    /* 2: required unless an issuer lets discovery find it. */
+    K("authorize_url", STR_URL, authorize_url, 2),
+    K("token_url", STR_URL, token_url, 2),
     K("userinfo_url", STR_URL, userinfo_url, 0),
     K("revoke_url", STR_URL, revoke_url, 0),
     K("issuer", STR_URL, issuer, 0),
@@ -240,7 +241,7 @@ static enum hs_err set_key(struct hs_provider *p, const struct key *k,
         if (!s || strlen(s) >= k->size || !*s)
             return fail(err, errlen, "provider \"%s\": \"%s\" must be a "
                         "non-empty string", p->name, k->name);
-        if (k->kind == STR_URL && !url_valid(s, allow_http))
+        if (k->kind == STR_URL && !hs_provider_url_ok(s, allow_http))
             return fail(err, errlen, "provider \"%s\": \"%s\" must be an "
                         "https URL", p->name, k->name);
         if (k->kind == STR && !token_valid(s))
@@ -287,8 +288,13 @@ static enum hs_err parse_one(const char *name, json_t *obj, int allow_http,
         seen[i] = 1;
     }
     for (size_t i = 0; i < NKEYS; i++)
-        if (keys[i].required && !seen[i])
-            return fail(err, errlen, "provider \"%s\": \"%s\" is required",
+        if (keys[i].required && !seen[i] &&
+            !(keys[i].required == 2 && p->issuer[0]))
+            return fail(err, errlen,
+                        keys[i].required == 2
+                            ? "provider \"%s\": \"%s\" is required (or "
+                              "an \"issuer\" to discover it)"
+                            : "provider \"%s\": \"%s\" is required",
                         p->name, keys[i].name);
     return HS_OK;
 }

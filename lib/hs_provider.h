@@ -4,7 +4,9 @@
  * {"providers": {"<name>": {authorize_url, token_url, scopes, client_id,
  * client_secret_env, token_auth, pkce, issuer, userinfo_url, revoke_url,
  * refresh, use_auth_origin, signin}}}. Names match [A-Za-z0-9]+ and are
- * stored lowercase (URLs are case-insensitive). Unknown keys, wrong types,
+ * stored lowercase (URLs are case-insensitive). authorize_url and
+ * token_url may be left out when issuer is given: hs_catalog_discover()
+ * (hs_discovery.h) then fills them. Unknown keys, wrong types,
  * non-https URLs (unless allow_http) and a client_secret_env naming an
  * unset variable are errors naming the provider and key.
  */
@@ -49,6 +51,10 @@ enum hs_err hs_catalog_parse(const char *json, size_t len, int allow_http,
 /* Case-insensitive lookup; NULL if absent or name is not [A-Za-z0-9]+. */
 const struct hs_provider *hs_catalog_find(const struct hs_catalog *cat,
                                           const char *name);
+/* 1 when url is https (http too with allow_http), has a host, and holds
+ * no userinfo, fragment, space or control character. */
+int hs_provider_url_ok(const char *url, int allow_http);
+
 /* Wipes secrets and frees; safe on a zeroed catalog. */
 void hs_catalog_cleanup(struct hs_catalog *cat);
 

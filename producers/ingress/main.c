@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "hs_discovery.h"
+#include "hs_http.h"
 #include "hs_log.h"
 #include "ingress_http.h"
 
@@ -69,6 +71,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "hs-ingress: %s\n", err);
         hs_keyring_free(kr);
         return 2;
+    }
+    if (hs_http_global_init() != HS_OK ||
+        hs_catalog_discover(&cat, cfg.insecure_http, cfg.http_timeout_ms, err,
+                            sizeof(err)) != HS_OK) {
+        fprintf(stderr, "hs-ingress: %s\n", err);
+        rc = 2;
+        goto out;
     }
     if (cfg.signin_provider[0] &&
         (!hs_catalog_find(&cat, cfg.signin_provider) ||

@@ -33,38 +33,50 @@ let result = null;
 try {
   await page.goto(url);
   while (Date.now() < deadline) {
-    await page.waitForLoadState('load');
-    const here = new URL(page.url());
-    const text = await page.evaluate(() => document.body ? document.body.innerText : '');
-    if (here.pathname.startsWith('/web/handshake/') && !text.includes('onnecting')) {
-      result = { url: page.url(), text, steps };
-      break;
+    try {
+      result = await step();
+    } catch (e) {
+      // Our status page reloads itself: a look at it may race the reload.
+      if (!/context was destroyed|navigat/i.test(String(e))) throw e;
+      await page.waitForTimeout(100);
     }
-    const ours = page.locator('form[method=post] button', { hasText: /^Continue to / });
-    const loginForm = page.locator('input[name=login]');
-    const consent = page.locator('input[name=prompt][value=consent]');
-    if (await ours.count()) {
-      steps.push('confirm');
-      await Promise.all([page.waitForNavigation(), ours.first().click()]);
-    } else if (await loginForm.count()) {
-      steps.push('provider-login');
-      await loginForm.fill(login);
-      await page.locator('input[name=password]').fill('any password');
-      await Promise.all([page.waitForNavigation(), page.locator('button[type=submit]').click()]);
-    } else if (await consent.count()) {
-      steps.push(deny ? 'provider-deny' : 'provider-consent');
-      const target = deny ? page.locator('a', { hasText: '[ Cancel ]' })
-        : page.locator('button[type=submit]');
-      await Promise.all([page.waitForNavigation(), target.click()]);
-    } else {
-      await page.waitForTimeout(200); // our status page refreshes itself
-    }
+    if (result) break;
   }
 } catch (e) {
   result = { url: page.url(), text: '', steps, error: String(e).split('\n')[0] };
 }
-if (!result) {
+
+// One look at the page: the final result, or null after acting on it.
+async function step() {
+  await page.waitForLoadState('load');
+  const here = new URL(page.url());
   const text = await page.evaluate(() => document.body ? document.body.innerText : '');
+  if (here.pathname.startsWith('/web/handshake/') && !text.includes('onnecting')) {
+    return { url: page.url(), text, steps };
+  }
+  const ours = page.locator('form[method=post] button', { hasText: /^Continue to / });
+  const loginForm = page.locator('input[name=login]');
+  const consent = page.locator('input[name=prompt][value=consent]');
+  if (await ours.count()) {
+    steps.push('confirm');
+    await Promise.all([page.waitForNavigation(), ours.first().click()]);
+  } else if (await loginForm.count()) {
+    steps.push('provider-login');
+    await loginForm.fill(login);
+    await page.locator('input[name=password]').fill('any password');
+    await Promise.all([page.waitForNavigation(), page.locator('button[type=submit]').click()]);
+  } else if (await consent.count()) {
+    steps.push(deny ? 'provider-deny' : 'provider-consent');
+    const target = deny ? page.locator('a', { hasText: '[ Cancel ]' })
+      : page.locator('button[type=submit]');
+    await Promise.all([page.waitForNavigation(), target.click()]);
+  } else {
+    await page.waitForTimeout(200); // our status page refreshes itself
+  }
+  return null;
+}
+if (!result) {
+  const text = await page.evaluate(() => document.body.innerText).catch(() => '');
   result = { url: page.url(), text, steps, error: 'timeout' };
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);

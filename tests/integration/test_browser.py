@@ -116,8 +116,8 @@ def setup(stack_kw):
     stack_kw.update(port=port, extra_env={
         "HS_OIDC_CLIENT_SECRET": SECRET, "HS_SIGNIN_PROVIDER": "oidc"},
         providers={"providers": {"oidc": {
-            "issuer": issuer, "authorize_url": issuer + "/auth",
-            "token_url": issuer + "/token", "userinfo_url": issuer + "/me",
+            # Only the issuer: the URLs come from OpenID discovery.
+            "issuer": issuer,
             "scopes": ["openid", "email", "profile"],
             "client_id": "handshake",
             "client_secret_env": "HS_OIDC_CLIENT_SECRET",

@@ -3,3 +3,4 @@
 hs_test(test_hs_event LIBS hs_core)
 hs_test(test_hs_provider LIBS hs_core)
 hs_test(test_hs_http LIBS hs_http PkgConfig::MHD)
+hs_test(test_hs_discovery LIBS hs_http PkgConfig::MHD)

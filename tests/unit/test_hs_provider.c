@@ -55,6 +55,30 @@ struct bad {
     const char *json, *want; /* want: a piece of the error */
 };
 
+static void test_issuer_lets_discovery_fill_urls(void **st)
+{
+    struct hs_catalog cat = {0};
+    char err[300] = "";
+    (void)st;
+
+    setenv("HS_T_SECRET", "s3cret", 1);
+    assert_int_equal(parse("{\"providers\":{\"acme\":{\"issuer\":"
+                           "\"https://id.acme.example\",\"scopes\":"
+                           "[\"openid\"],\"client_id\":\"c\","
+                           "\"client_secret_env\":\"HS_T_SECRET\"}}}",
+                           0, &cat, err, sizeof(err)),
+                     HS_OK);
+    assert_string_equal(cat.v[0].authorize_url, "");
+    hs_catalog_cleanup(&cat);
+    /* without an issuer the URLs stay required, and the error says how */
+    assert_int_equal(parse("{\"providers\":{\"acme\":{\"scopes\":"
+                           "[\"openid\"],\"client_id\":\"c\","
+                           "\"client_secret_env\":\"HS_T_SECRET\"}}}",
+                           0, &cat, err, sizeof(err)),
+                     HS_ERR_CONFIG);
+    assert_non_null(strstr(err, "or an \"issuer\" to discover it"));
+}
+
 static void test_bad_catalogs_name_the_provider_and_key(void **st)
 {
     static const struct bad bad[] = {
@@ -452,6 +476,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_catalog_parses_with_defaults),
         cmocka_unit_test(test_bad_catalogs_name_the_provider_and_key),
+        cmocka_unit_test(test_issuer_lets_discovery_fill_urls),
         cmocka_unit_test(test_http_urls_only_when_allowed),
         cmocka_unit_test(test_shipped_catalog_parses),
         cmocka_unit_test(test_wrong_types_are_refused_naming_provider_and_key),

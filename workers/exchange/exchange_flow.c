@@ -9,6 +9,7 @@
 #include "exchange_request.h"
 #include "exchange_signin.h"
 #include "exchange_token.h"
+#include "hs_discovery.h"
 #include "hs_event.h"
 #include "hs_http.h"
 #include "hs_log.h"
@@ -29,6 +30,12 @@ enum hs_err exchange_init(struct hs_worker *w, char *err, size_t errlen)
         return HS_ERR_NOMEM;
     if (hs_catalog_load(w->cfg->providers, w->cfg->insecure_http, &x->cat,
                         err, errlen) != HS_OK) {
+        free(x);
+        return HS_ERR_CONFIG;
+    }
+    if (hs_catalog_discover(&x->cat, w->cfg->insecure_http,
+                            w->cfg->http_timeout_ms, err, errlen) != HS_OK) {
+        hs_catalog_cleanup(&x->cat);
         free(x);
         return HS_ERR_CONFIG;
     }
