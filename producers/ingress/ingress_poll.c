@@ -38,18 +38,13 @@ static enum MHD_Result unavailable(struct MHD_Connection *conn,
 /* A base64url secret of 22..128 characters (≥ 128 bits). */
 static int secret_ok(const char *s)
 {
-    size_t n = strlen(s);
+    unsigned char raw[96];
+    size_t n = strlen(s), len;
+    int ok = n >= 22 && n <= 128 &&
+             hs_b64url_decode(s, raw, sizeof(raw), &len) == HS_OK;
 
-    if (n < 22 || n > 128)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
+    hs_wipe(raw, sizeof(raw));
+    return ok;
 }
 
 /* ?wait=S: 0 when absent; -1 when malformed or over INGRESS_WAIT_MAX_S. */

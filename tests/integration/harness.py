@@ -221,6 +221,24 @@ class Stack:
     def agent(self, home=None):
         return Agent(self, home or tempfile.mkdtemp(dir=self.tmp))
 
+    def secret_blobs(self):
+        """Every place a secret must never be: the topics, a database
+        dump, the services' logs and PostgreSQL's statement log."""
+        blobs = {t: self.kcat_raw(t) for t in ("hs.callbacks", "hs.tokens",
+                                                "hs.me", "hs.dlq")}
+        blobs["pg_dump"] = subprocess.run(
+            ["pg_dump", self.pg], capture_output=True, timeout=60).stdout
+        with open(self.log_path, "rb") as f:
+            blobs["logs"] = f.read()
+        with open(os.path.join(self.data, "postgres.log"), "rb") as f:
+            blobs["postgres.log"] = f.read()
+        return blobs
+
+    def assert_no_secret(self, secrets):
+        for name, blob in self.secret_blobs().items():
+            for s in secrets:
+                assert s.encode() not in blob, "a secret is in " + name
+
 
 class Agent:
     def __init__(self, stack, home):
@@ -252,6 +270,19 @@ class Agent:
                                      "--timeout", str(timeout)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=self.env)
+        return (p,) + self._url_and_code(p)
+
+    def start_login(self, provider, timeout=60):
+        """Starts `login <provider> --no-browser`; returns (process, url,
+        user_code)."""
+        p = subprocess.Popen(
+            [self.bin, "--home", self.home, "--server", self.stack.ingress,
+             "--brokers", self.stack.kafka, "login", provider,
+             "--no-browser", "--timeout", str(timeout)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        return (p,) + self._url_and_code(p)
+
+    def _url_and_code(self, p):
         url = code = None
         deadline = time.time() + 30
         while time.time() < deadline and not (url and code):
@@ -265,7 +296,7 @@ class Agent:
                 code = m.group(1)
         assert url and code, "the agent printed no URL: %r" % (
             p.stderr.read() if p.poll() is not None else "")
-        return p, url, code
+        return url, code
 
     @staticmethod
     def finish(p, timeout=60):

@@ -11,7 +11,6 @@ Run: python3 tests/integration/test_browser.py <build>/bin
 import concurrent.futures
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -39,19 +38,7 @@ def test_login_from_empty_database_then_connect(stack):
     assert stack.psql("SELECT count(*) FROM users WHERE issuer = '%s'" %
                       OIDC["issuer"]) == "0"
     agent = stack.agent()
-    p = subprocess.Popen(
-        [agent.bin, "--home", agent.home, "--server", stack.ingress,
-         "--brokers", stack.kafka, "login", "oidc", "--no-browser",
-         "--timeout", "90"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=agent.env)
-    url = code = None
-    while not (url and code):
-        line = p.stdout.readline().decode()
-        assert line, p.stderr.read()
-        if line.startswith("  http"):
-            url = line.strip()
-        m = re.search(r"shows the code: (\S+)", line)
-        code = code or (m and m.group(1))
+    p, url, code = agent.start_login("oidc", timeout=90)
     res = drive(url, "--login", "alice")
     assert res["steps"] == ["confirm", "provider-login", "provider-consent"], \
         res

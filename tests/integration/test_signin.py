@@ -10,7 +10,6 @@ import hashlib
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -92,20 +91,7 @@ def start_signup(stack):
 def test_agent_login_then_connect(stack):
     provider_control(stack, subject="alice")
     agent = stack.agent()
-    p = subprocess.Popen(
-        [agent.bin, "--home", agent.home, "--server", stack.ingress,
-         "--brokers", stack.kafka, "login", "demo", "--no-browser",
-         "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=agent.env)
-    url = code = None
-    while not (url and code):
-        line = p.stdout.readline().decode()
-        assert line, p.stderr.read()
-        if line.startswith("  http"):
-            url = line.strip()
-        m = re.search(r"shows the code: (\S+)", line)
-        if m:
-            code = m.group(1)
+    p, url, code = agent.start_login("demo")
     assert "signup_id=" in url and "token" not in url.split("?", 1)[1]
     browser = Browser()
     page = browser.get(url)
@@ -317,18 +303,7 @@ def test_client_that_leaves_frees_its_slot(stack):
 
 def test_no_secret_leaks(stack):
     assert len(SEEN) > 5
-    blobs = {t: stack.kcat_raw(t) for t in ("hs.callbacks", "hs.tokens",
-                                             "hs.me", "hs.dlq")}
-    blobs["pg_dump"] = subprocess.run(["pg_dump", stack.pg],
-                                      capture_output=True, timeout=60).stdout
-    with open(stack.log_path, "rb") as f:
-        blobs["logs"] = f.read()
-    with open(os.path.join(stack.data, "postgres.log"), "rb") as f:
-        blobs["postgres.log"] = f.read()
-    for name, blob in blobs.items():
-        for s in SEEN:
-            assert s.encode() not in blob, "a secret is in " + name
-
+    stack.assert_no_secret(SEEN)
 
 if __name__ == "__main__":
     main([test_agent_login_then_connect,
