@@ -545,6 +545,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 {
     const struct ingress *in = cls;
     struct ingress_req *r = *con_cls;
+    enum MHD_Result ret;
 
     (void)version;
     if (!r) {
@@ -567,9 +568,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                      "uri_too_long", "The path is too long.");
     r->nparams = 0; /* a resumed long poll comes here again */
     r->too_many_params = 0;
+    r->params = calloc(INGRESS_PARAMS_MAX, sizeof(*r->params));
+    if (!r->params)
+        return MHD_NO;
     MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_param,
                                 r);
-    return dispatch(in, conn, r, method, url);
+    ret = dispatch(in, conn, r, method, url);
+    free(r->params); /* pointers into libmicrohttpd's memory: no secrets */
+    r->params = NULL;
+    r->nparams = 0;
+    return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn,

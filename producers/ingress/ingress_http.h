@@ -62,7 +62,9 @@ struct ingress_req {
     struct MHD_PostProcessor *pp;   /* form bodies */
     char csrf[64];                  /* the one form field we read */
     int csrf_bad;                   /* repeated or over-long csrf field */
-    struct ingress_param params[INGRESS_PARAMS_MAX];
+    struct ingress_param *params;   /* INGRESS_PARAMS_MAX, allocated for
+                                       each handler call only, so a parked
+                                       long poll does not hold them */
     size_t nparams;
     int too_many_params;
     char *set_cookie[2];            /* extra Set-Cookie values, owned */
