@@ -220,8 +220,8 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
     snprintf(ad, sizeof(ad), "%s|%s|access", s->user_id, cb->provider);
     if (rc == HS_OK)
         rc = hs_aead_seal(w->kr, HS_KEY_DB, s->tok->access_token,
-                      strlen(s->tok->access_token), ad, strlen(ad), access,
-                      sizeof(access), &alen);
+                          strlen(s->tok->access_token), ad, strlen(ad),
+                          access, sizeof(access), &alen);
     if (rc == HS_OK && s->tok->refresh_token[0]) {
         snprintf(ad, sizeof(ad), "%s|%s|refresh", s->user_id, cb->provider);
         rc = hs_aead_seal(w->kr, HS_KEY_DB, s->tok->refresh_token,
