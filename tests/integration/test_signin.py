@@ -192,6 +192,15 @@ def test_denied_signup_fails_visibly(stack):
     assert "You declined access at Demo. Nobody was signed in." in page.text
 
 
+def test_denied_login_exits_3(stack):
+    agent = stack.agent()
+    p, url, _ = agent.start_login("demo")
+    deny(stack, url)
+    rc, out, err = agent.finish(p)
+    assert rc == 3 and "login failed: access_denied" in out, (rc, out, err)
+    assert not os.path.exists(os.path.join(agent.home, "config.json"))
+
+
 # ---- done when 5: ID tokens that must be refused -----------------------
 
 def test_bad_id_tokens_fail_the_flow(stack):
@@ -309,6 +318,7 @@ if __name__ == "__main__":
     main([test_agent_login_then_connect,
           test_check_signup_statuses,
           test_denied_signup_fails_visibly,
+          test_denied_login_exits_3,
           test_bad_id_tokens_fail_the_flow,
           test_session_statuses,
           test_long_poll_woken_through_another_ingress,
