@@ -20,14 +20,6 @@
 
 #define NAME_MAX_LEN 100 /* agent names */
 
-static enum MHD_Result unavailable(struct MHD_Connection *conn,
-                                   struct ingress_req *r)
-{
-    return ingress_respond_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                 "unavailable",
-                                 "The database is unavailable; try again.");
-}
-
 /* Authenticates the caller. HS_OK fills user_id; otherwise the answer
  * (401 or 503) is already queued in *ret. */
 static enum hs_err authenticate(const struct ingress *in,
@@ -38,7 +30,7 @@ static enum hs_err authenticate(const struct ingress *in,
     enum hs_err rc = ingress_bearer_user(in, conn, user_id, 32);
 
     if (rc == HS_ERR_TRANSIENT)
-        *ret = unavailable(conn, r);
+        *ret = ingress_respond_unavailable(conn, r);
     else if (rc != HS_OK)
         *ret = ingress_respond_error(conn, r, MHD_HTTP_UNAUTHORIZED,
                                      "unauthorized",
@@ -83,7 +75,7 @@ enum MHD_Result ingress_api_auth_code(const struct ingress *in,
     hs_user_code(code, user_code);
     snprintf(ttl, sizeof(ttl), "%d", in->cfg->code_ttl_s);
     if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK) {
-        ret = unavailable(conn, r);
+        ret = ingress_respond_unavailable(conn, r);
         goto out;
     }
     /* The agent, when named, must be the caller's own. */
@@ -96,7 +88,7 @@ enum MHD_Result ingress_api_auth_code(const struct ingress *in,
                      5, p, &res);
     hs_pg_pool_put(in->pool, pg);
     if (rc != HS_OK) {
-        ret = unavailable(conn, r);
+        ret = ingress_respond_unavailable(conn, r);
     } else if (strcmp(PQcmdTuples(res), "1") != 0) {
         ret = ingress_respond_error(conn, r, MHD_HTTP_BAD_REQUEST,
                                     "invalid_agent",
@@ -167,7 +159,7 @@ enum MHD_Result ingress_api_agents(const struct ingress *in,
     if (hs_random_token(16, id, sizeof(id)) != HS_OK)
         goto out;
     if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK) {
-        ret = unavailable(conn, r);
+        ret = ingress_respond_unavailable(conn, r);
         goto out;
     }
     {
@@ -180,7 +172,7 @@ enum MHD_Result ingress_api_agents(const struct ingress *in,
     }
     hs_pg_pool_put(in->pool, pg);
     if (rc != HS_OK) {
-        ret = unavailable(conn, r);
+        ret = ingress_respond_unavailable(conn, r);
         goto out;
     }
     hs_log(HS_LOG_INFO, "agent.registered", HS_KV_STR("agent_id", id),
@@ -225,7 +217,7 @@ enum MHD_Result ingress_api_me(const struct ingress *in,
     if (authenticate(in, conn, r, user_id, &ret) != HS_OK)
         return ret;
     if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
-        return unavailable(conn, r);
+        return ingress_respond_unavailable(conn, r);
     rc = hs_pg_query(pg, "SELECT id, coalesce(email, ''), coalesce(name, '')"
                          " FROM users WHERE id = $1", 1, p, &u);
     if (rc == HS_OK)
@@ -239,7 +231,7 @@ enum MHD_Result ingress_api_me(const struct ingress *in,
     if (rc != HS_OK || PQntuples(u) != 1) {
         PQclear(u);
         PQclear(t);
-        return unavailable(conn, r);
+        return ingress_respond_unavailable(conn, r);
     }
     user = json_pack("{s:s,s:s,s:s}", "id", PQgetvalue(u, 0, 0), "email",
                      PQgetvalue(u, 0, 1), "name", PQgetvalue(u, 0, 2));

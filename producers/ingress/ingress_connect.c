@@ -165,15 +165,12 @@ static enum hs_err code_lookup(const struct ingress *in, const char *code,
 {
     char hash[44];
     const char *params[1] = {hash};
-    struct hs_pg *pg;
     PGresult *res = NULL;
     enum hs_err rc;
 
     hs_sha256_b64url(code, strlen(code), hash);
-    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
-        return HS_ERR_TRANSIENT;
-    rc = hs_pg_query(
-        pg,
+    rc = ingress_pg_query(
+        in,
         "SELECT a.user_id, a.user_code, "
         "coalesce(nullif(u.email, ''), nullif(u.name, ''), u.id), "
         "coalesce(g.name, '') "
@@ -181,9 +178,8 @@ static enum hs_err code_lookup(const struct ingress *in, const char *code,
         "LEFT JOIN agents g ON g.id = a.agent_id "
         "WHERE a.code_hash = $1 AND a.used_at IS NULL AND a.expires_at > now()",
         1, params, &res);
-    hs_pg_pool_put(in->pool, pg);
     if (rc != HS_OK)
-        return HS_ERR_TRANSIENT;
+        return rc;
     if (PQntuples(res) != 1) {
         PQclear(res);
         return HS_ERR_NOTFOUND;

@@ -220,6 +220,27 @@ const char *ingress_req_cookies(struct MHD_Connection *conn)
                                        MHD_HTTP_HEADER_COOKIE);
 }
 
+enum hs_err ingress_pg_query(const struct ingress *in, const char *sql, int n,
+                             const char *const *params, PGresult **out)
+{
+    struct hs_pg *pg;
+    enum hs_err rc;
+
+    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
+        return HS_ERR_TRANSIENT;
+    rc = hs_pg_query(pg, sql, n, params, out);
+    hs_pg_pool_put(in->pool, pg);
+    return rc == HS_OK ? HS_OK : HS_ERR_TRANSIENT;
+}
+
+enum MHD_Result ingress_respond_unavailable(struct MHD_Connection *conn,
+                                            struct ingress_req *r)
+{
+    return ingress_respond_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "unavailable",
+                                 "The database is unavailable; try again.");
+}
+
 enum hs_err ingress_bearer_user(const struct ingress *in,
                                 struct MHD_Connection *conn, char *user_id,
                                 size_t cap)
@@ -228,7 +249,6 @@ enum hs_err ingress_bearer_user(const struct ingress *in,
         conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     char hash[44];
     const char *params[1] = {hash};
-    struct hs_pg *pg;
     PGresult *res = NULL;
     enum hs_err rc;
     size_t len;
@@ -240,16 +260,13 @@ enum hs_err ingress_bearer_user(const struct ingress *in,
     if (len == 0 || len > 512)
         return HS_ERR_DENIED;
     hs_sha256_b64url(auth, len, hash);
-    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
-        return HS_ERR_TRANSIENT;
-    rc = hs_pg_query(pg,
-                     "SELECT user_id FROM api_tokens WHERE token_hash = $1 "
-                     "AND revoked_at IS NULL AND (expires_at IS NULL OR "
-                     "expires_at > now())",
-                     1, params, &res);
-    hs_pg_pool_put(in->pool, pg);
+    rc = ingress_pg_query(in,
+                          "SELECT user_id FROM api_tokens WHERE token_hash = "
+                          "$1 AND revoked_at IS NULL AND (expires_at IS NULL "
+                          "OR expires_at > now())",
+                          1, params, &res);
     if (rc != HS_OK)
-        return HS_ERR_TRANSIENT;
+        return rc;
     if (PQntuples(res) != 1 || strlen(PQgetvalue(res, 0, 0)) >= cap) {
         PQclear(res);
         return HS_ERR_DENIED;

@@ -121,6 +121,19 @@ json_t *ingress_body_object(struct MHD_Connection *conn,
 /* The raw Cookie header of the request, or NULL. */
 const char *ingress_req_cookies(struct MHD_Connection *conn);
 
+/* One statement on a pooled connection (waiting at most
+ * INGRESS_POOL_WAIT_MS for one). HS_OK with *out (caller PQclear()s);
+ * HS_ERR_TRANSIENT for any failure: to the caller the database is
+ * unavailable. Transactions take a connection of their own. */
+enum hs_err ingress_pg_query(const struct ingress *in, const char *sql, int n,
+                             const char *const *params,
+                             PGresult **out) HS_MUST_CHECK;
+
+/* 503 {"error":"unavailable"}: the JSON routes' answer when the database
+ * cannot be reached. */
+enum MHD_Result ingress_respond_unavailable(struct MHD_Connection *conn,
+                                            struct ingress_req *r);
+
 /* Authenticates "Authorization: Bearer <token>" against api_tokens (by
  * hash). HS_OK writes the user id to user_id (cap >= 32); HS_ERR_DENIED
  * when missing or unknown; HS_ERR_TRANSIENT when the database fails. */

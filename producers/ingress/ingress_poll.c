@@ -27,14 +27,6 @@ struct poll_result {
     char api_token[44]; /* secret: the API token released now */
 };
 
-static enum MHD_Result unavailable(struct MHD_Connection *conn,
-                                   struct ingress_req *r)
-{
-    return ingress_respond_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                 "unavailable",
-                                 "The database is unavailable; try again.");
-}
-
 /* A base64url secret of 22..128 characters (≥ 128 bits). */
 static int secret_ok(const char *s)
 {
@@ -82,7 +74,6 @@ static enum hs_err take(const struct ingress *in, const char *key,
 {
     char hash[44];
     const char *p[4] = {key, kind, waiting ? "t" : "f", hash};
-    struct hs_pg *pg;
     PGresult *res = NULL;
     enum hs_err rc;
     const char *o;
@@ -91,17 +82,14 @@ static enum hs_err take(const struct ingress *in, const char *key,
     if (hs_random_token(32, pr->api_token, sizeof(pr->api_token)) != HS_OK)
         return HS_ERR_INTERNAL;
     hs_sha256_b64url(pr->api_token, strlen(pr->api_token), hash);
-    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
-        return HS_ERR_TRANSIENT;
-    rc = hs_pg_query(pg,
-                     "SELECT outcome, coalesce(user_id, ''), "
-                     "coalesce(provider, ''), coalesce(error, ''), "
-                     "coalesce(email, ''), coalesce(name, '') "
-                     "FROM hs_poll_take($1, $2, $3::boolean, $4)",
-                     4, p, &res);
-    hs_pg_pool_put(in->pool, pg);
+    rc = ingress_pg_query(in,
+                          "SELECT outcome, coalesce(user_id, ''), "
+                          "coalesce(provider, ''), coalesce(error, ''), "
+                          "coalesce(email, ''), coalesce(name, '') "
+                          "FROM hs_poll_take($1, $2, $3::boolean, $4)",
+                          4, p, &res);
     if (rc != HS_OK)
-        return HS_ERR_TRANSIENT;
+        return rc;
     if (PQntuples(res) != 1) {
         PQclear(res);
         return HS_ERR_INTERNAL;
@@ -157,7 +145,7 @@ static enum MHD_Result poll_route(const struct ingress *in,
             if (armed)
                 ingress_wait_disarm(in->waits, &r->waiter);
             if (rc != HS_OK)
-                return unavailable(conn, r);
+                return ingress_respond_unavailable(conn, r);
             ret = fn(conn, r, &pr);
             hs_wipe(&pr, sizeof(pr));
             return ret;
@@ -335,7 +323,6 @@ enum MHD_Result ingress_poll_session_new(const struct ingress *in,
     char sid[44], transit[44], key[44], thash[44], user_code[10];
     char url[400], ttl[16], tttl[16];
     const char *p[5] = {key, user_code, thash, ttl, tttl};
-    struct hs_pg *pg;
     enum hs_err rc;
     enum MHD_Result ret;
     int n;
@@ -356,19 +343,17 @@ enum MHD_Result ingress_poll_session_new(const struct ingress *in,
                  in->cfg->public_url, transit);
     if (n < 0 || (size_t)n >= sizeof(url))
         return MHD_NO;
-    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
-        return unavailable(conn, r);
-    rc = hs_pg_query(pg,
-                     "INSERT INTO polls (key_hash, kind, user_code, "
-                     "transit_hash, transit_expires_at, expires_at) VALUES "
-                     "($1, 'session', $2, $3, now() + make_interval(secs => "
-                     "$5::int), now() + make_interval(secs => $4::int))",
-                     5, p, NULL);
-    hs_pg_pool_put(in->pool, pg);
+    rc = ingress_pg_query(in,
+                          "INSERT INTO polls (key_hash, kind, user_code, "
+                          "transit_hash, transit_expires_at, expires_at) "
+                          "VALUES ($1, 'session', $2, $3, now() + "
+                          "make_interval(secs => $5::int), now() + "
+                          "make_interval(secs => $4::int))",
+                          5, p, NULL);
     if (rc != HS_OK) {
         hs_wipe(sid, sizeof(sid));
         hs_wipe(transit, sizeof(transit));
-        return unavailable(conn, r);
+        return ingress_respond_unavailable(conn, r);
     }
     hs_log(HS_LOG_INFO, "session.created", HS_KV_STR("request_id",
                                                       r->request_id));

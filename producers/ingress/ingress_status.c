@@ -43,7 +43,6 @@ enum MHD_Result ingress_status_page(const struct ingress *in,
                                     struct ingress_req *r, const char *id)
 {
     const char *params[1] = {id};
-    struct hs_pg *pg;
     PGresult *res = NULL;
     enum hs_err rc;
     char bind[44], bh[44];
@@ -52,14 +51,11 @@ enum MHD_Result ingress_status_page(const struct ingress *in,
 
     if (!id_valid(id))
         return unknown(conn, r);
-    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
-        return unavailable(conn, r);
-    rc = hs_pg_query(pg,
-                     "SELECT status, coalesce(error, ''), flow, provider, "
-                     "binding_hash, expires_at < now() FROM handshakes "
-                     "WHERE id = $1",
-                     1, params, &res);
-    hs_pg_pool_put(in->pool, pg);
+    rc = ingress_pg_query(in,
+                          "SELECT status, coalesce(error, ''), flow, "
+                          "provider, binding_hash, expires_at < now() FROM "
+                          "handshakes WHERE id = $1",
+                          1, params, &res);
     if (rc != HS_OK)
         return unavailable(conn, r);
     if (PQntuples(res) != 1) {
