@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import socket
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -310,6 +311,23 @@ def test_client_that_leaves_frees_its_slot(stack):
     assert time.time() - t0 < 2
 
 
+def test_signin_provider_configuration(stack):
+    # Without HS_SIGNIN_PROVIDER there are no add-in sessions: a clear 503.
+    other = stack.start_ingress(HS_SIGNIN_PROVIDER="")
+    r = api(other + "/addons/sessions", body={}, method="POST")
+    assert r.status == 503 and r.json()["error"] == "signin_unavailable", \
+        r.text
+    # One that is not a sign-in provider of the catalog stops the start.
+    env = dict(stack.env, HS_SIGNIN_PROVIDER="nosuch",
+               HS_PUBLIC_URL="http://127.0.0.1:1")
+    r = subprocess.run([os.path.join(stack.bindir, "hs-ingress"),
+                        "--check-config"], env=env, capture_output=True,
+                       timeout=30)
+    assert r.returncode == 2, r
+    assert b"HS_SIGNIN_PROVIDER" in r.stderr and len(
+        r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def test_no_secret_leaks(stack):
     assert len(SEEN) > 5
     stack.assert_no_secret(SEEN)
@@ -323,4 +341,5 @@ if __name__ == "__main__":
           test_session_statuses,
           test_long_poll_woken_through_another_ingress,
           test_client_that_leaves_frees_its_slot,
+          test_signin_provider_configuration,
           test_no_secret_leaks])
