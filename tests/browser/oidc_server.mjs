@@ -1,17 +1,33 @@
 // A real OpenID provider for the browser tests: panva/oidc-provider with
-// its own development login and consent pages, on 127.0.0.1.
+// its own development login and consent pages, on 127.0.0.1 over http.
 //
 //   node oidc_server.mjs --port P --client-id ID --client-secret S
 //                        --redirect-uri URI [--redirect-uri URI ...]
 //
-// Prints "issuer http://127.0.0.1:P" once listening. Any login is
-// accepted: the account's sub is the login, its email <login>@example.com.
-import Provider from 'oidc-provider';
+// Issuer exactly http://127.0.0.1:P; one confidential client
+// (client_secret_basic: oidc-provider accepts only the method a client is
+// registered with), code flow with PKCE S256 required, refresh tokens for
+// offline_access. Any login is accepted: the account's sub is the login,
+// its email <login>@example.com, its name "User <login>".
+//
+// Prints exactly one line, "issuer http://127.0.0.1:P", to stdout once
+// listening; everything else (oidc-provider's development notices and
+// warnings) goes to stderr. Exits 0 on SIGTERM or SIGINT.
+import { format } from 'node:util';
+
+// oidc-provider prints its NOTICEs with console.info (stdout) and its
+// WARNINGs with console.warn: keep stdout for the issuer line alone.
+for (const name of ['log', 'info', 'warn', 'debug']) {
+  console[name] = (...a) => process.stderr.write(`${format(...a)}\n`);
+}
+
+const { default: Provider } = await import('oidc-provider');
 
 const args = process.argv.slice(2);
 const opt = { redirect: [] };
 for (let i = 0; i < args.length; i += 2) {
   const [k, v] = [args[i], args[i + 1]];
+  if (v === undefined) { console.error(`oidc_server: ${k} needs a value`); process.exit(2); }
   if (k === '--port') opt.port = Number(v);
   else if (k === '--client-id') opt.clientId = v;
   else if (k === '--client-secret') opt.secret = v;
@@ -29,12 +45,12 @@ const provider = new Provider(issuer, {
     client_id: opt.clientId,
     client_secret: opt.secret,
     redirect_uris: opt.redirect,
-    grant_types: ['authorization_code'],
+    grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
   }],
   pkce: { required: () => true, methods: ['S256'] },
-  scopes: ['openid', 'email', 'profile'],
+  scopes: ['openid', 'email', 'profile', 'offline_access'],
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
   async findAccount(ctx, id) {
     return {
@@ -44,13 +60,21 @@ const provider = new Provider(issuer, {
       },
     };
   },
+  // Cookies are signed with this key; over http they carry no Secure flag.
   cookies: { keys: ['handshake-browser-test-cookie-key'] },
   features: { devInteractions: { enabled: true } },
 });
-// Development interactions warn on every start: keep stdout for the issuer.
-console.warn = (...a) => process.stderr.write(`${a.join(' ')}\n`);
 
 const server = provider.listen(opt.port, '127.0.0.1', () => {
   process.stdout.write(`issuer ${issuer}\n`);
 });
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+server.on('error', (e) => { console.error(`oidc_server: ${e.message}`); process.exit(1); });
+
+function stop() {
+  // A browser keeps connections alive: close them, or close() waits on them.
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
