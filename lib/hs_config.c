@@ -13,10 +13,11 @@
 #include <string.h>
 
 #include "hs_crypto.h"
+#include "hs_requesters.h"
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_LEVEL };
 enum cfg_check { CHK_NONE, CHK_ENV, CHK_URL, CHK_LISTEN, CHK_KEYS, CHK_OPTS,
-                 CHK_NAME };
+                 CHK_NAME, CHK_REQUESTERS };
 
 #define SECRET 0x1u
 
@@ -59,8 +60,8 @@ static const struct cfg_var vars[] = {
         "kid:base64url(32 bytes)[,kid:...]; first is active (secret)"),
     STR("HS_PROVIDERS", providers, HS_NEED_PROVIDERS, 0, NULL, CHK_NONE,
         "path of the provider catalog (JSON)"),
-    STR("HS_REQUESTERS", requesters, 0, 0, "", CHK_NONE,
-        "loopback requesters: name=redirect,..."),
+    STR("HS_REQUESTERS", requesters, 0, 0, "", CHK_REQUESTERS,
+        "loopback requesters: name=redirect,... (see README)"),
     STR("HS_ENV_ROUTES", env_routes, 0, 0, "", CHK_NONE,
         "environment routes: env=https://base,..."),
     STR("HS_SIGNIN_PROVIDER", signin_provider, 0, 0, "", CHK_NAME,
@@ -317,6 +318,16 @@ static enum hs_err check_var(const struct hs_config *cfg,
         return check_name(s) ? HS_OK
                              : fail(err, errlen, v,
                                     "expected a provider name [A-Za-z0-9]", s);
+    case CHK_REQUESTERS: {
+        struct hs_requesters *rs = malloc(sizeof(*rs));
+        enum hs_err rc;
+
+        if (!rs)
+            return HS_ERR_NOMEM;
+        rc = hs_requesters_parse(s, rs, err, errlen);
+        free(rs);
+        return rc;
+    }
     case CHK_KEYS: {
         struct hs_keyring *kr = NULL;
         enum hs_err rc = hs_keyring_new(s, &kr, err, errlen);

@@ -41,7 +41,7 @@ struct hs_config {
     char secret_keys[1024];   /* HS_SECRET_KEYS "kid:base64url(32B),..."
                                  first is active (secret) */
     char providers[512];      /* HS_PROVIDERS path of the catalog (JSON) */
-    char requesters[2048];    /* HS_REQUESTERS (loopback flow, later) */
+    char requesters[2048];    /* HS_REQUESTERS (hs_requesters.h) */
     char env_routes[2048];    /* HS_ENV_ROUTES (environments, later) */
     char signin_provider[32]; /* HS_SIGNIN_PROVIDER */
     int state_ttl_s;          /* HS_STATE_TTL seconds, 1..600, default 600 */

@@ -2,5 +2,6 @@
 hs_test(test_hs_crypto LIBS hs_core)
 hs_test(test_hs_state LIBS hs_core)
 hs_test(test_hs_config LIBS hs_core)
+hs_test(test_hs_requesters LIBS hs_core)
 hs_test(test_hs_log LIBS hs_core)
 hs_test(test_hs_err LIBS hs_core)
