@@ -14,6 +14,7 @@
 #ifndef AGENT_H
 #define AGENT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,5 +89,26 @@ enum hs_err agent_channel_open(const char *brokers, const char *user_id,
 enum hs_err agent_channel_next(struct agent_channel *ch, int timeout_ms,
                                struct hs_event *ev);
 void agent_channel_free(struct agent_channel *ch);
+
+/* ---- agent_loopback: the IDE side of the loopback flow (SPEC §2) ----
+ *
+ * A listener on 127.0.0.1, on a port the system picks, that takes one
+ * GET /callback?code=<handle> (43 base64url characters) from the browser
+ * the server redirected, answers it with a page saying the sign-in went
+ * through, and keeps the first valid handle. Anything else gets 400 or
+ * 404 and is ignored. */
+struct agent_loopback;
+
+/* Starts listening. HS_OK fills *out (free with agent_loopback_free) and
+ * *port. */
+enum hs_err agent_loopback_start(struct agent_loopback **out,
+                                 uint16_t *port) HS_MUST_CHECK;
+/* Waits until a handle came, *stop is set or timeout_ms passed. HS_OK
+ * copies it into code (cap >= 44); HS_ERR_TIMEOUT otherwise. */
+enum hs_err agent_loopback_take(struct agent_loopback *lb, char *code,
+                                size_t cap, int64_t timeout_ms,
+                                volatile const sig_atomic_t *stop)
+    HS_MUST_CHECK;
+void agent_loopback_free(struct agent_loopback *lb);
 
 #endif

@@ -33,7 +33,8 @@ struct opts {
     const char *server, *brokers, *home;
     const char *cmd;
     const char *provider;
-    int with_token, no_browser;
+    const char *requester; /* login --loopback: name on HS_REQUESTERS */
+    int with_token, no_browser, loopback;
     long timeout_s;
 };
 
@@ -45,6 +46,10 @@ static void usage(FILE *out)
             "  login <p> [--no-browser] [--timeout S]\n"
             "                            sign in with provider p in a "
             "browser\n"
+            "  login <p> --loopback [--requester NAME] [--no-browser]\n"
+            "                            the same, the browser bringing the "
+            "result to a\n"
+            "                            local port (NAME default hs-agent)\n"
             "  login --with-token        read an API token from standard "
             "input\n"
             "  connect <p> [--no-browser] [--timeout S]\n"
@@ -77,6 +82,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->timeout_s = 600;
+    o->requester = "hs-agent";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 
@@ -91,6 +97,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->home = argv[++i];
         } else if (strcmp(a, "--with-token") == 0) {
             o->with_token = 1;
+        } else if (strcmp(a, "--loopback") == 0) {
+            o->loopback = 1;
+        } else if (strcmp(a, "--requester") == 0 && i + 1 < argc) {
+            o->requester = argv[++i];
         } else if (strcmp(a, "--no-browser") == 0) {
             o->no_browser = 1;
         } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
@@ -287,6 +297,72 @@ static enum hs_err signup(const struct opts *o, struct agent_config *c,
     return result;
 }
 
+/* The loopback flow (SPEC §2): listens on 127.0.0.1, sends the browser to
+ * the server with its requester name and port, and redeems the handle the
+ * browser brings back. HS_OK writes the API token into c->api_token; *rc
+ * is the exit code otherwise. */
+static enum hs_err loopback(const struct opts *o, struct agent_config *c,
+                            int *rc)
+{
+    struct agent_loopback *lb = NULL;
+    char url[700], code[44], from[100];
+    json_t *body, *res = NULL;
+    const char *at;
+    uint16_t port;
+    long status = 0;
+    enum hs_err result;
+
+    if (hs_http_urlencode(o->requester, from, sizeof(from)) != HS_OK ||
+        agent_loopback_start(&lb, &port) != HS_OK) {
+        fprintf(stderr, "hs-agent: cannot listen on 127.0.0.1\n");
+        *rc = EXIT_RUNTIME;
+        return HS_ERR_TRANSIENT;
+    }
+    snprintf(url, sizeof(url),
+             "%s/web/provider-auth/%s?request_from=%s&port=%u", c->server,
+             o->provider, from, (unsigned)port);
+    printf("Open this URL in your browser to sign in with %s:\n  %s\n"
+           "Then click \"Authorize %s\" there. Waiting on port %u… "
+           "(Ctrl-C to cancel)\n",
+           o->provider, url, o->requester, (unsigned)port);
+    fflush(stdout);
+    if (!o->no_browser)
+        open_browser(url);
+    result = agent_loopback_take(lb, code, sizeof(code),
+                                 o->timeout_s * 1000, &interrupted);
+    agent_loopback_free(lb);
+    if (result != HS_OK) {
+        *rc = interrupted ? 130 : EXIT_TIMEOUT;
+        if (!interrupted)
+            printf("timed out waiting for the sign-in\n");
+        return HS_ERR_TIMEOUT;
+    }
+    body = json_pack("{s:s}", "code", code);
+    hs_wipe(code, sizeof(code));
+    result = api(c, "POST", "/no-auth/loopback-token", body, &status, &res);
+    json_decref(body);
+    at = json_string_value(json_object_get(res, "access_token"));
+    if (result == HS_OK && status == 200 && at &&
+        strlen(at) < sizeof(c->api_token)) {
+        snprintf(c->api_token, sizeof(c->api_token), "%s", at);
+    } else if (result == HS_OK && status == 400) {
+        const char *m = json_string_value(json_object_get(res, "message"));
+
+        printf("login failed: %s\n", m ? m : "the code was refused");
+        *rc = EXIT_FAILED;
+        result = HS_ERR_DENIED;
+    } else {
+        if (result == HS_OK)
+            say_server_error(status, res);
+        else
+            fprintf(stderr, "hs-agent: cannot reach %s\n", c->server);
+        *rc = EXIT_RUNTIME;
+        result = HS_ERR_TRANSIENT;
+    }
+    json_decref(res);
+    return result;
+}
+
 static int cmd_login(const struct opts *o, const char *home)
 {
     struct agent_config c;
@@ -312,7 +388,8 @@ static int cmd_login(const struct opts *o, const char *home)
     if (!o->with_token) {
         int rc;
 
-        if (signup(o, &c, &rc) != HS_OK)
+        if ((o->loopback ? loopback(o, &c, &rc) : signup(o, &c, &rc)) !=
+            HS_OK)
             return rc;
     } else {
         if (!fgets(line, sizeof(line), stdin)) {

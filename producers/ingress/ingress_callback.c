@@ -89,9 +89,9 @@ static void wipe_member(json_t *o, const char *key)
 
 /* Builds, seals and produces callback.received for st. HS_OK once Kafka
  * acknowledged it. */
-static enum hs_err emit(const struct ingress *in, const struct hs_state *st,
-                        const char *code, const char *error,
-                        const char *edesc, const char *iss, int64_t now_ms)
+static enum hs_err emit(const struct ingress *in, const char *route,
+                        const struct hs_state *st, const char *code,
+                        const char *error, const char *edesc, const char *iss, int64_t now_ms)
 {
     struct hs_event *ev = calloc(1, sizeof(*ev));
     json_t *secret = NULL;
@@ -99,18 +99,15 @@ static enum hs_err emit(const struct ingress *in, const struct hs_state *st,
     size_t sealed_len;
     msgpack_sbuffer sb;
     enum hs_err rc = HS_ERR_NOMEM;
-    int n;
 
     msgpack_sbuffer_init(&sb);
     if (!ev)
         goto out;
-    n = snprintf(redirect_uri, sizeof(redirect_uri),
-                 "%s/no-auth/provider-token/%s", in->cfg->public_url,
-                 st->provider);
-    if (n < 0 || (size_t)n >= sizeof(redirect_uri)) {
-        rc = HS_ERR_TOOBIG;
+    rc = ingress_redirect_uri(in, route, st->provider, redirect_uri,
+                              sizeof(redirect_uri));
+    if (rc != HS_OK)
         goto out;
-    }
+    rc = HS_ERR_NOMEM;
     secret = json_pack("{s:s,s:s,s:s}", "verifier", st->verifier, "nonce",
                        st->nonce, "redirect_uri", redirect_uri);
     if (!secret ||
@@ -167,7 +164,7 @@ out:
 }
 
 unsigned ingress_callback_accept(const struct ingress *in,
-                                 const char *provider,
+                                 const char *provider, const char *route,
                                  const struct ingress_param *p, size_t n,
                                  const char *cookies, int64_t now_ms,
                                  struct ingress_callback_result *out)
@@ -259,7 +256,7 @@ unsigned ingress_callback_accept(const struct ingress *in,
                         "again from your editor.");
         goto out;
     }
-    rc = emit(in, &st, code, error, edesc, iss, now_ms);
+    rc = emit(in, route, &st, code, error, edesc, iss, now_ms);
     if (rc != HS_OK) {
         /* "Nothing was connected" too: the integration suite and people
          * reading the page both look for it. */
@@ -293,7 +290,8 @@ enum MHD_Result ingress_callback(const struct ingress *in,
     if (r->too_many_params)
         (void)malformed(res, "too_many_params");
     else
-        (void)ingress_callback_accept(in, provider, r->params, r->nparams,
+        (void)ingress_callback_accept(in, provider, r->route, r->params,
+                                      r->nparams,
                                       ingress_req_cookies(conn), hs_now_ms(),
                                       res);
     if (res->status == 302) {

@@ -18,6 +18,7 @@
 #include "hs_http.h"
 #include "hs_log.h"
 #include "hs_state.h"
+#include "ingress_loopback.h"
 #include "ingress_signin.h"
 
 static const char *const provider_auth_params[] = {
@@ -250,20 +251,16 @@ out:
 
 /* The provider's authorize URL for st (README step 3), in a new buffer
  * the caller frees; NULL when it cannot be built. */
-static char *authorize_url(const struct ingress *in,
-                           const struct hs_provider *prov,
-                           const struct hs_state *st, const char *state)
+static char *authorize_url(const struct hs_provider *prov,
+                           const struct hs_state *st, const char *state,
+                           const char *redirect_uri)
 {
-    char challenge[44], redirect_uri[400];
+    char challenge[44];
     size_t cap, base;
     char *url;
     enum hs_err rc;
-    int n = snprintf(redirect_uri, sizeof(redirect_uri),
-                     "%s/no-auth/provider-token/%s", in->cfg->public_url,
-                     prov->name);
+    int n;
 
-    if (n < 0 || (size_t)n >= sizeof(redirect_uri))
-        return NULL;
     hs_pkce_challenge(st->verifier, challenge);
     cap = strlen(prov->authorize_url) + 2 +
           3 * (strlen(state) + strlen(redirect_uri) + strlen(prov->scopes) +
@@ -332,7 +329,7 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
                                     const char *bind, ingress_flow_insert fn)
 {
     struct hs_state st;
-    char state[HS_STATE_MAX], bind_hash[44];
+    char state[HS_STATE_MAX], bind_hash[44], redirect_uri[400];
     char *url = NULL;
     enum hs_err rc;
     enum MHD_Result ret;
@@ -358,7 +355,10 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
     }
     rc = hs_state_mint(in->kr, &st, state, sizeof(state));
     if (rc == HS_OK)
-        url = authorize_url(in, prov, &st, state);
+        rc = ingress_redirect_uri(in, r->route, prov->name, redirect_uri,
+                                  sizeof(redirect_uri));
+    if (rc == HS_OK)
+        url = authorize_url(prov, &st, state, redirect_uri);
     hs_wipe(st.verifier, sizeof(st.verifier));
     if (!url) {
         hs_log(HS_LOG_ERROR, "handshake.start_failed",
@@ -529,12 +529,8 @@ enum MHD_Result ingress_connect_start(const struct ingress *in,
         return ingress_invalid_link(conn, r, "conflicting_params");
     if (signup)
         return ingress_signin_signup(in, conn, r, prov, signup, is_post);
-    if (!code)
-        return ingress_respond_text(conn, r, MHD_HTTP_BAD_REQUEST,
-                                    "Not available yet",
-                                    "Signing in for a local app "
-                                    "(request_from) is not available on "
-                                    "this server yet.");
+    if (from)
+        return ingress_loopback_start(in, conn, r, prov, from, port);
     if (strlen(code) != 43 ||
         hs_b64url_decode(code, raw, sizeof(raw), &rawlen) != HS_OK ||
         rawlen != 32)

@@ -20,6 +20,7 @@
 #include "ingress_api.h"
 #include "ingress_callback.h"
 #include "ingress_connect.h"
+#include "ingress_loopback.h"
 #include "ingress_poll.h"
 #include "ingress_signin.h"
 #include "ingress_status.h"
@@ -278,10 +279,26 @@ enum hs_err ingress_bearer_user(const struct ingress *in,
 
 /* ---- routing ------------------------------------------------------------ */
 
+#define INTEGRATION_PREFIX "/integration/"
+
+enum hs_err ingress_redirect_uri(const struct ingress *in, const char *route,
+                                 const char *provider, char *out, size_t cap)
+{
+    int n = strncmp(route, INTEGRATION_PREFIX,
+                    strlen(INTEGRATION_PREFIX)) == 0
+                ? snprintf(out, cap, "%s" INTEGRATION_PREFIX "%s/callback",
+                           in->cfg->public_url, provider)
+                : snprintf(out, cap, "%s/no-auth/provider-token/%s",
+                           in->cfg->public_url, provider);
+
+    return n < 0 || (size_t)n >= cap ? HS_ERR_TOOBIG : HS_OK;
+}
+
 enum route_id {
     R_PROVIDER_AUTH,
     R_CALLBACK,
     R_HANDSHAKE,
+    R_LOOPBACK_TOKEN,
     R_AUTH_CODE,
     R_AGENTS,
     R_ME,
@@ -310,14 +327,16 @@ struct route {
 static const struct route routes[] = {
     {R_PROVIDER_AUTH, "/web/provider-auth/", "", "/web/provider-auth/{p}",
      M_GET | M_POST, "GET, POST"},
-    {R_PROVIDER_AUTH, "/integration/", "/login", "/integration/{p}/login",
+    {R_PROVIDER_AUTH, INTEGRATION_PREFIX, "/login", "/integration/{p}/login",
      M_GET | M_POST, "GET, POST"},
     {R_CALLBACK, "/no-auth/provider-token/", "", "/no-auth/provider-token/{p}",
      M_GET, "GET"},
-    {R_CALLBACK, "/integration/", "/callback", "/integration/{p}/callback",
+    {R_CALLBACK, INTEGRATION_PREFIX, "/callback", "/integration/{p}/callback",
      M_GET, "GET"},
     {R_HANDSHAKE, "/web/handshake/", "", "/web/handshake/{id}",
-     M_GET | M_HEAD, "GET, HEAD"},
+     M_GET | M_HEAD | M_POST, "GET, HEAD, POST"},
+    {R_LOOPBACK_TOKEN, "/no-auth/loopback-token", NULL,
+     "/no-auth/loopback-token", M_POST, "POST"},
     {R_AUTH_CODE, "/api/provider-auth-code", NULL, "/api/provider-auth-code",
      M_POST, "POST"},
     {R_AGENTS, "/api/agents", NULL, "/api/agents", M_POST, "POST"},
@@ -437,7 +456,9 @@ static enum MHD_Result dispatch(const struct ingress *in,
             return ingress_callback(in, conn, r, provider);
         return ingress_connect_start(in, conn, r, provider, m == M_POST);
     case R_HANDSHAKE:
-        return ingress_status_page(in, conn, r, seg);
+        return ingress_status_page(in, conn, r, seg, m == M_POST);
+    case R_LOOPBACK_TOKEN:
+        return ingress_loopback_redeem(in, conn, r);
     case R_AUTH_CODE:
         return ingress_api_auth_code(in, conn, r);
     case R_AGENTS:

@@ -25,6 +25,7 @@
 #include "hs_kafka.h"
 #include "hs_pg.h"
 #include "hs_provider.h"
+#include "hs_requesters.h"
 #include "ingress_pages.h"
 #include "ingress_params.h"
 #include "ingress_wait.h"
@@ -42,6 +43,7 @@ struct ingress {
     const struct hs_config *cfg;
     const struct hs_keyring *kr;
     const struct hs_catalog *cat;
+    const struct hs_requesters *requesters; /* HS_REQUESTERS */
     struct hs_kafka_producer *producer;
     struct hs_pg_pool *pool;
     struct ingress_waits *waits; /* long polls */
@@ -128,6 +130,15 @@ const char *ingress_req_cookies(struct MHD_Connection *conn);
 enum hs_err ingress_pg_query(const struct ingress *in, const char *sql, int n,
                              const char *const *params,
                              PGresult **out) HS_MUST_CHECK;
+
+/* The redirect_uri of provider for a request on route (its template):
+ * the callback route that pairs with it, so a flow started at
+ * /integration/{p}/login comes back to /integration/{p}/callback (Zebbra
+ * naming) and every other one to /no-auth/provider-token/{p}. The token
+ * request repeats the callback's own, as RFC 6749 §4.1.3 requires. */
+enum hs_err ingress_redirect_uri(const struct ingress *in, const char *route,
+                                 const char *provider, char *out,
+                                 size_t cap) HS_MUST_CHECK;
 
 /* 503 {"error":"unavailable"}: the JSON routes' answer when the database
  * cannot be reached. */

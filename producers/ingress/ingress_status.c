@@ -7,9 +7,11 @@
 #include "ingress_status.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hs_log.h"
+#include "ingress_loopback.h"
 
 #define KAFKA_PING_MS 2000
 
@@ -40,22 +42,30 @@ static enum MHD_Result unavailable(struct MHD_Connection *conn,
 
 enum MHD_Result ingress_status_page(const struct ingress *in,
                                     struct MHD_Connection *conn,
-                                    struct ingress_req *r, const char *id)
+                                    struct ingress_req *r, const char *id,
+                                    int is_post)
 {
-    const char *params[1] = {id};
+    char age[16], bind[44], bh[44];
+    const char *params[2] = {id, age};
     PGresult *res = NULL;
     enum hs_err rc;
-    char bind[44], bh[44];
     struct ingress_page page;
     const char *row_hash;
 
     if (!id_valid(id))
         return unknown(conn, r);
-    rc = ingress_pg_query(in,
-                          "SELECT status, coalesce(error, ''), flow, "
-                          "provider, binding_hash, expires_at < now() FROM "
-                          "handshakes WHERE id = $1",
-                          1, params, &res);
+    snprintf(age, sizeof(age), "%d", INGRESS_LOOPBACK_AUTHORIZE_S);
+    rc = ingress_pg_query(
+        in,
+        "SELECT h.status, coalesce(h.error, ''), h.flow, h.provider, "
+        "h.binding_hash, h.expires_at < now(), coalesce(h.subject, ''), "
+        "coalesce(h.requester_port, 0), coalesce(nullif(u.email, ''), "
+        "nullif(u.name, ''), u.id, ''), coalesce(h.finished_at > now() - "
+        "make_interval(secs => $2::int), "
+        "false), EXISTS (SELECT 1 FROM loopback_handles l WHERE "
+        "l.handshake_id = h.id) FROM handshakes h LEFT JOIN users u ON "
+        "u.id = h.user_id WHERE h.id = $1",
+        2, params, &res);
     if (rc != HS_OK)
         return unavailable(conn, r);
     if (PQntuples(res) != 1) {
@@ -73,6 +83,26 @@ enum MHD_Result ingress_status_page(const struct ingress *in,
     if (!hs_memeq(bh, row_hash, HS_SHA256_B64_LEN)) {
         PQclear(res);
         goto another_browser;
+    }
+    if (strcmp(PQgetvalue(res, 0, 2), "loopback") == 0 &&
+        strcmp(PQgetvalue(res, 0, 0), "complete") == 0) {
+        struct ingress_loopback_row row = {
+            id, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 6),
+            atoi(PQgetvalue(res, 0, 7)), PQgetvalue(res, 0, 8),
+            PQgetvalue(res, 0, 9)[0] == 't', PQgetvalue(res, 0, 10)[0] == 't'};
+        enum MHD_Result ret =
+            ingress_loopback_authorize(in, conn, r, &row, bind, is_post);
+
+        PQclear(res);
+        return ret;
+    }
+    if (is_post) {
+        PQclear(res);
+        return ingress_respond_text(conn, r, MHD_HTTP_CONFLICT,
+                                    "Nothing to authorize",
+                                    "This sign-in has nothing to authorize "
+                                    "now. Reload the page to see where it "
+                                    "stands.");
     }
     ingress_status_describe(PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 0),
                             PQgetvalue(res, 0, 1),

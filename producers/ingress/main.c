@@ -33,6 +33,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     static struct hs_config cfg;
+    static struct hs_requesters requesters;
     struct ingress in;
     struct hs_catalog cat = {0};
     struct hs_keyring *kr = NULL;
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
     }
     hs_log_init("hs-ingress", cfg.log_level);
     if (hs_keyring_new(cfg.secret_keys, &kr, err, sizeof(err)) != HS_OK ||
+        hs_requesters_parse(cfg.requesters, &requesters, err, sizeof(err)) !=
+            HS_OK ||
         hs_catalog_load(cfg.providers, cfg.insecure_http, &cat, err,
                         sizeof(err)) != HS_OK) {
         fprintf(stderr, "hs-ingress: %s\n", err);
@@ -114,6 +117,7 @@ int main(int argc, char **argv)
     in.cfg = &cfg;
     in.kr = kr;
     in.cat = &cat;
+    in.requesters = &requesters;
     in.https = strncmp(cfg.public_url, "https://", 8) == 0;
     if (hs_pg_new(cfg.pg_url, &pg, err, sizeof(err)) != HS_OK ||
         hs_pg_migrate(pg, err, sizeof(err)) != HS_OK) {

@@ -25,6 +25,7 @@
 #define CODE "the-authorization-code-SECRET"
 #define VERIFIER "VERIFIERverifierVERIFIERverifierVERIFIERver"
 #define NONCE "bm9uY2Vub25jZW5vbmNlMQ"
+#define ROUTE "/no-auth/provider-token/{p}"
 
 static const char catalog[] =
     "{\"providers\":{"
@@ -166,8 +167,8 @@ static void test_callback_emits_then_redirects(void **st)
                                     PARAM("state", state)};
 
         expect_produce(HS_OK);
-        assert_int_equal(ingress_callback_accept(&in, "demo", p, 2, cookies,
-                                                 NOW, &res), 302);
+        assert_int_equal(ingress_callback_accept(&in, "demo", ROUTE, p, 2,
+                                                 cookies, NOW, &res), 302);
     }
     assert_string_equal(res.location, "/web/handshake/" HID);
     assert_null(res.reason);
@@ -199,6 +200,37 @@ static void test_callback_emits_then_redirects(void **st)
     free(ev);
 }
 
+/* A callback on /integration/{p}/callback asks the token with that same
+ * redirect_uri (the one its flow's authorize request carried). */
+static void test_integration_callback_keeps_its_redirect_uri(void **st)
+{
+    char state[HS_STATE_MAX], cookies[128];
+    struct ingress_callback_result res;
+    struct hs_event *ev = calloc(1, sizeof(*ev));
+    json_t *secret;
+    (void)st;
+
+    mint("dev", "demo", bind1, NOW - 1000, state, sizeof(state));
+    cookie_of(bind1, cookies, sizeof(cookies));
+    {
+        struct ingress_param p[] = {PARAM("code", CODE),
+                                    PARAM("state", state)};
+
+        expect_produce(HS_OK);
+        assert_int_equal(ingress_callback_accept(
+                             &in, "demo", "/integration/{p}/callback", p, 2,
+                             cookies, NOW, &res), 302);
+    }
+    assert_non_null(ev);
+    secret = open_last(ev);
+    assert_non_null(secret);
+    assert_string_equal(
+        json_string_value(json_object_get(secret, "redirect_uri")),
+        "http://127.0.0.1:8080/integration/demo/callback");
+    json_decref(secret);
+    free(ev);
+}
+
 static void test_error_callback_carries_the_error(void **st)
 {
     char state[HS_STATE_MAX], cookies[128];
@@ -216,8 +248,8 @@ static void test_error_callback_carries_the_error(void **st)
             PARAM("state", state)};
 
         expect_produce(HS_OK);
-        assert_int_equal(ingress_callback_accept(&in, "demo", p, 3, cookies,
-                                                 NOW, &res), 302);
+        assert_int_equal(ingress_callback_accept(&in, "demo", ROUTE, p, 3,
+                                                 cookies, NOW, &res), 302);
     }
     assert_non_null(ev);
     secret = open_last(ev);
@@ -245,8 +277,8 @@ static void test_callback_kafka_down_is_503(void **st)
 
         fake_kafka_reset();
         expect_produce(failures[i]);
-        assert_int_equal(ingress_callback_accept(&in, "demo", p, 2, cookies,
-                                                 NOW, &res), 503);
+        assert_int_equal(ingress_callback_accept(&in, "demo", ROUTE, p, 2,
+                                                 cookies, NOW, &res), 503);
         assert_int_equal(res.page.status, 503);
         assert_string_equal(res.reason, "emit_failed");
         assert_string_equal(res.location, "");
@@ -373,7 +405,7 @@ static void test_bad_callbacks_produce_nothing(void **st)
             unsigned status;
 
             fake_kafka_reset();
-            status = ingress_callback_accept(&in, cases[i].provider,
+            status = ingress_callback_accept(&in, cases[i].provider, ROUTE,
                                              cases[i].p, cases[i].n,
                                              cases[i].cookies, cases[i].now,
                                              &res);
@@ -408,8 +440,8 @@ static void test_matching_iss_and_provider_extras_accepted(void **st)
                                     PARAM("scope", "openid")};
 
         expect_produce(HS_OK);
-        assert_int_equal(ingress_callback_accept(&in, "acme", p, 4, cookies,
-                                                 NOW, &res), 302);
+        assert_int_equal(ingress_callback_accept(&in, "acme", ROUTE, p, 4,
+                                                 cookies, NOW, &res), 302);
     }
 }
 
@@ -417,6 +449,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_callback_emits_then_redirects, reset),
+        cmocka_unit_test_setup(
+            test_integration_callback_keeps_its_redirect_uri, reset),
         cmocka_unit_test_setup(test_error_callback_carries_the_error, reset),
         cmocka_unit_test_setup(test_callback_kafka_down_is_503, reset),
         cmocka_unit_test_setup(test_bad_callbacks_produce_nothing, reset),

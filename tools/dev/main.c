@@ -595,6 +595,8 @@ int main(int argc, char **argv)
     snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%ld", port);
     setenv_default("HS_ENV", "dev");
     setenv_default("HS_SIGNIN_PROVIDER", "demo");
+    /* hs-agent login --loopback: any port on 127.0.0.1 (RFC 8252 §7.3). */
+    setenv_default("HS_REQUESTERS", "hs-agent=http://127.0.0.1:*/callback");
     setenv("HS_KAFKA_BROKERS", bootstrap, 1);
     setenv_default("HS_KAFKA_OPTS", "fetch.wait.max.ms=5,linger.ms=2");
     setenv("HS_PG_URL", conninfo, 1);

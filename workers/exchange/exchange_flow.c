@@ -129,6 +129,13 @@ static int polled(const char *flow)
     return strcmp(flow, "signup") == 0 || strcmp(flow, "session") == 0;
 }
 
+/* A flow that starts without a user: the provider identity finds or
+ * creates one (signup, session, loopback). */
+static int signin(const char *flow)
+{
+    return polled(flow) || strcmp(flow, "loopback") == 0;
+}
+
 /* In the caller's transaction: finishes the poll (and wakes its long
  * polls at commit, on every ingress). */
 static enum hs_err poll_finish(struct hs_worker *w, const char *key,
@@ -196,7 +203,7 @@ static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
 struct success {
     const struct hs_event *cb;
     const struct claim *cl;
-    const struct exchange_identity *id; /* signup, session; else NULL */
+    const struct exchange_identity *id; /* signin flows; else NULL */
     char user_id[32];
     const struct exchange_token *tok;
     const char *scopes;
@@ -250,21 +257,24 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
             7, p, lens, fmts, NULL);
     }
     if (rc == HS_OK) {
-        const char *p[1] = {cb->handshake_id};
+        const char *p[2] = {cb->handshake_id, s->user_id};
         PGresult *res = NULL;
 
+        /* A sign-in flow learns its user here (the loopback flow's
+         * "Authorize" page needs it). */
         rc = hs_pg_query(w->pg,
                          "UPDATE handshakes SET status = 'complete', "
-                         "finished_at = now() WHERE id = $1 AND status = "
-                         "'exchanging' RETURNING 1",
-                         1, p, &res);
+                         "finished_at = now(), user_id = coalesce(user_id, "
+                         "$2) WHERE id = $1 AND status = 'exchanging' "
+                         "RETURNING 1",
+                         2, p, &res);
         /* No row: it was failed as interrupted meanwhile; that is its
          * final state, so nothing of this token may be kept. */
         if (rc == HS_OK && PQntuples(res) != 1)
             rc = HS_ERR_CONFLICT;
         PQclear(res);
     }
-    if (rc == HS_OK && s->id)
+    if (rc == HS_OK && polled(s->cl->flow))
         rc = poll_finish(w, s->cl->subject, s->user_id, cb->provider, NULL);
     if (rc == HS_OK) {
         hs_event_init(ev, HS_EV_TOKEN_ISSUED, w->cfg->env, hs_now_ms());
@@ -457,21 +467,21 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
         goto out;
     }
     prov = hs_catalog_find(&x->cat, cb->provider);
-    if (strcmp(cl.flow, "connect") != 0 && !polled(cl.flow))
+    if (strcmp(cl.flow, "connect") != 0 && !signin(cl.flow))
         rc = fail_flow(w, cb, &cl, "unsupported_flow", NULL);
     else if (cb->error[0])
         rc = fail_flow(w, cb, &cl, cb->error, cb->error_description);
     else if (!prov)
         rc = fail_flow(w, cb, &cl, "unknown_provider", NULL);
-    else if (polled(cl.flow) && !prov->signin)
+    else if (signin(cl.flow) && !prov->signin)
         rc = fail_flow(w, cb, &cl, "not_signin_provider", NULL);
     else if (!call_provider(w, prov, sec, tok, &error))
         rc = fail_flow(w, cb, &cl, error, tok->error_description);
-    else if (polled(cl.flow) &&
+    else if (signin(cl.flow) &&
              exchange_identify(w, prov, tok, sec->nonce, id, &error) != HS_OK)
         rc = fail_flow(w, cb, &cl, error, NULL);
     else {
-        struct success s = {cb, &cl, polled(cl.flow) ? id : NULL, "", tok,
+        struct success s = {cb, &cl, signin(cl.flow) ? id : NULL, "", tok,
                             tok->scope[0] ? tok->scope : prov->scopes,
                             tok->expires_in > 0
                                 ? hs_now_ms() + tok->expires_in * 1000

@@ -1,6 +1,6 @@
 /*
  * exchange_signin: who signed in, for the flows that start without a user
- * (signup, session): SPEC §2, SECURITY 6, 16, 17.
+ * (signup, session, loopback): SPEC §2, SECURITY 6, 16, 17.
  *
  * A provider with an issuer (OpenID Connect) must return an ID token; its
  * iss, aud, azp, exp, iat, nonce and sub are checked (exchange_idtoken.h)
