@@ -21,7 +21,11 @@ struct agent_loopback {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     char code[44]; /* secret until redeemed; "" until it came */
+    int answered;  /* the browser got its page: the daemon may stop */
 };
+
+/* *req of the request that brought the handle (others: the daemon). */
+static char took_marker;
 
 static int handle_valid(const char *s)
 {
@@ -79,7 +83,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (!lb->code[0]) {
         memcpy(lb->code, code, 44);
         took = 1;
-        pthread_cond_signal(&lb->cv);
+        *req = &took_marker; /* completed() wakes the waiter */
     }
     pthread_mutex_unlock(&lb->mu);
     return answer(conn, took ? MHD_HTTP_OK : MHD_HTTP_CONFLICT,
@@ -87,6 +91,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                          "received the sign-in. You can close this tab.</p>"
                        : "<!doctype html><title>Already signed in</title>"
                          "<p>hs-agent has a sign-in already.</p>");
+}
+
+/* The page went out: only now may agent_loopback_take() return and the
+ * daemon stop, or the browser would see a reset connection. */
+static void completed(void *cls, struct MHD_Connection *conn, void **req,
+                      enum MHD_RequestTerminationCode toe)
+{
+    struct agent_loopback *lb = cls;
+
+    (void)conn, (void)toe;
+    if (*req != &took_marker)
+        return;
+    pthread_mutex_lock(&lb->mu);
+    lb->answered = 1;
+    pthread_cond_signal(&lb->cv);
+    pthread_mutex_unlock(&lb->mu);
 }
 
 enum hs_err agent_loopback_start(struct agent_loopback **out, uint16_t *port)
@@ -107,7 +127,8 @@ enum hs_err agent_loopback_start(struct agent_loopback **out, uint16_t *port)
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         on_request, lb, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)16, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, lb, MHD_OPTION_END);
     info = lb->daemon ? MHD_get_daemon_info(lb->daemon,
                                             MHD_DAEMON_INFO_BIND_PORT)
                       : NULL;
@@ -130,7 +151,7 @@ enum hs_err agent_loopback_take(struct agent_loopback *lb, char *code,
     if (cap < sizeof(lb->code))
         return HS_ERR_TOOBIG;
     pthread_mutex_lock(&lb->mu);
-    while (!lb->code[0] && !*stop && hs_now_ms() < deadline) {
+    while (!lb->answered && !*stop && hs_now_ms() < deadline) {
         /* Short waits: a signal sets *stop without waking us. */
         struct timespec ts;
 

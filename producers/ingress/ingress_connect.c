@@ -445,8 +445,9 @@ static enum MHD_Result confirm_page(const struct ingress *in,
                  "agent <b>%s</b>.</p>",
                  pname, account, agent);
     if (n < 0 || (size_t)n >= sizeof(intro) ||
-        snprintf(action, sizeof(action), "/web/provider-auth/%s?code=%s",
-                 prov->name, code_enc) >= (int)sizeof(action))
+        /* Relative: back to the path it came from (or its alias). */
+        snprintf(action, sizeof(action), "?code=%s", code_enc) >=
+            (int)sizeof(action))
         return ingress_invalid_link(conn, r, "page_too_long");
     return ingress_confirm_page(in, conn, r, title, intro, ci->user_code,
                                 action, code, bind, button,

@@ -174,9 +174,10 @@ enum MHD_Result ingress_signin_signup(const struct ingress *in,
         return ingress_flow_launch(in, conn, r, prov, HS_FLOW_SIGNUP,
                                    signup_id, bind, signup_insert);
     }
-    /* signup_id is base64url (checked): safe in a URL and in HTML. */
-    snprintf(action, sizeof(action), "/web/provider-auth/%s?signup_id=%s",
-             prov->name, signup_id);
+    /* signup_id is base64url (checked): safe in a URL and in HTML. The
+     * action is relative: the form posts back to the path it came from
+     * (/web/provider-auth/{p} or its /integration/{p}/login alias). */
+    snprintf(action, sizeof(action), "?signup_id=%s", signup_id);
     hs_user_code(signup_id, code);
     return signin_page(in, conn, r, prov, code, action, signup_id);
 }
