@@ -139,7 +139,8 @@ int hs_provider_url_ok(const char *s, int allow_http)
     return 1;
 }
 
-enum kind { STR_URL, STR, BOOL, SCOPES, AUTH, SECRET_ENV };
+enum kind { STR_URL, STR, BOOL, SCOPES, AUTH, SECRET_ENV, ID_ENV, PARAMS,
+            SEPARATOR };
 
 struct key {
     const char *name;
@@ -160,14 +161,60 @@ static const struct key keys[] = {
     K("revoke_url", STR_URL, revoke_url, 0),
     K("issuer", STR_URL, issuer, 0),
     K("scopes", SCOPES, scopes, 1),
-    K("client_id", STR, client_id, 1),
+    /* 3: exactly one of the two. */
+    K("client_id", STR, client_id, 3),
+    K("client_id_env", ID_ENV, client_id, 3),
     K("client_secret_env", SECRET_ENV, client_secret, 1),
     K("token_auth", AUTH, token_auth, 0),
     K("pkce", BOOL, pkce, 0),
     K("refresh", BOOL, refresh, 0),
     K("use_auth_origin", BOOL, use_auth_origin, 0),
     K("signin", BOOL, signin, 0),
+    K("authorize_params", PARAMS, auth_params, 0),
+    K("scope_separator", SEPARATOR, scope_sep, 0),
 };
+
+/* Parameters of the authorize request that a catalog may not set. */
+static const char *const reserved_params[] = {
+    "response_type", "client_id", "redirect_uri", "scope", "state",
+    "code_challenge", "code_challenge_method", "nonce", NULL};
+
+static enum hs_err set_params(struct hs_provider *p, json_t *v, char *err,
+                              size_t errlen)
+{
+    const char *name;
+    json_t *val;
+
+    if (!json_is_object(v) || json_object_size(v) > HS_AUTH_PARAMS_MAX)
+        return fail(err, errlen, "provider \"%s\": \"authorize_params\" "
+                    "must be an object of at most %d strings", p->name,
+                    HS_AUTH_PARAMS_MAX);
+    json_object_foreach(v, name, val) {
+        struct hs_auth_param *ap = &p->auth_params[p->n_auth_params];
+        const char *s = json_string_value(val);
+        size_t n = strlen(name);
+
+        for (size_t i = 0; reserved_params[i]; i++)
+            if (strcmp(name, reserved_params[i]) == 0)
+                return fail(err, errlen, "provider \"%s\": "
+                            "\"authorize_params\" cannot set \"%s\"",
+                            p->name, name);
+        if (n == 0 || n >= sizeof(ap->name) ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyz_") != n)
+            return fail(err, errlen, "provider \"%s\": "
+                        "\"authorize_params\": a name must be 1 to 32 of "
+                        "[a-z_], got \"%s\"", p->name, shown(name).s);
+        if (!s || !*s || strlen(s) >= sizeof(ap->value) || !token_valid(s))
+            return fail(err, errlen, "provider \"%s\": "
+                        "\"authorize_params\": \"%s\" must be 1 to 128 "
+                        "printable characters without spaces", p->name,
+                        name);
+        memcpy(ap->name, name, n + 1);
+        memcpy(ap->value, s, strlen(s) + 1);
+        p->n_auth_params++;
+    }
+    return HS_OK;
+}
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -217,24 +264,23 @@ static enum hs_err set_key(struct hs_provider *p, const struct key *k,
                         "be client_secret_basic or client_secret_post",
                         p->name);
         return HS_OK;
-    case SECRET_ENV: {
-        const char *val;
-
+    case SECRET_ENV:
+    case ID_ENV: /* the name only: parse_one() reads the variables */
         s = json_string_value(v);
         if (!s || !var_valid(s))
-            return fail(err, errlen, "provider \"%s\": \"client_secret_env\""
-                        " must name a variable ([A-Za-z_][A-Za-z0-9_]*)",
-                        p->name);
-        val = getenv(s);
-        if (!val || !*val)
-            return fail(err, errlen, "provider \"%s\": %s (its "
-                        "client_secret_env) is not set", p->name, s);
-        if (strlen(val) >= k->size)
-            return fail(err, errlen, "provider \"%s\": %s is too long",
-                        p->name, s);
-        memcpy(dst, val, strlen(val) + 1);
+            return fail(err, errlen, "provider \"%s\": \"%s\" must name "
+                        "a variable ([A-Za-z_][A-Za-z0-9_]*)", p->name,
+                        k->name);
         return HS_OK;
-    }
+    case PARAMS:
+        return set_params(p, v, err, errlen);
+    case SEPARATOR:
+        s = json_string_value(v);
+        if (!s || (strcmp(s, " ") != 0 && strcmp(s, ",") != 0))
+            return fail(err, errlen, "provider \"%s\": \"scope_separator\""
+                        " must be \" \" or \",\"", p->name);
+        p->scope_sep = s[0];
+        return HS_OK;
     case STR_URL:
     case STR:
         s = json_string_value(v);
@@ -251,6 +297,42 @@ static enum hs_err set_key(struct hs_provider *p, const struct key *k,
         return HS_OK;
     }
     return HS_ERR_INTERNAL;
+}
+
+/* The client id (client_id_env) and secret (client_secret_env) from the
+ * environment, once the entry is otherwise valid. HS_ERR_NOTFOUND: the
+ * entry is disabled (its client_id_env is unset or empty). */
+static enum hs_err read_variables(json_t *obj, struct hs_provider *p,
+                                  char *err, size_t errlen)
+{
+    const char *id_var =
+        json_string_value(json_object_get(obj, "client_id_env"));
+    const char *secret_var =
+        json_string_value(json_object_get(obj, "client_secret_env"));
+    const char *val;
+
+    if (!id_var == !json_object_get(obj, "client_id"))
+        return fail(err, errlen, "provider \"%s\": give \"client_id\" or "
+                    "\"client_id_env\" (one of them)", p->name);
+    if (id_var) {
+        val = getenv(id_var);
+        if (!val || !*val)
+            return HS_ERR_NOTFOUND;
+        if (strlen(val) >= sizeof(p->client_id) || !token_valid(val))
+            return fail(err, errlen, "provider \"%s\": %s (its "
+                        "client_id_env) must be printable ASCII without "
+                        "spaces", p->name, id_var);
+        memcpy(p->client_id, val, strlen(val) + 1);
+    }
+    val = getenv(secret_var);
+    if (!val || !*val)
+        return fail(err, errlen, "provider \"%s\": %s (its "
+                    "client_secret_env) is not set", p->name, secret_var);
+    if (strlen(val) >= sizeof(p->client_secret))
+        return fail(err, errlen, "provider \"%s\": %s is too long",
+                    p->name, secret_var);
+    memcpy(p->client_secret, val, strlen(val) + 1);
+    return HS_OK;
 }
 
 static enum hs_err parse_one(const char *name, json_t *obj, int allow_http,
@@ -288,7 +370,7 @@ static enum hs_err parse_one(const char *name, json_t *obj, int allow_http,
         seen[i] = 1;
     }
     for (size_t i = 0; i < NKEYS; i++)
-        if (keys[i].required && !seen[i] &&
+        if ((keys[i].required == 1 || keys[i].required == 2) && !seen[i] &&
             !(keys[i].required == 2 && p->issuer[0]))
             return fail(err, errlen,
                         keys[i].required == 2
@@ -296,7 +378,9 @@ static enum hs_err parse_one(const char *name, json_t *obj, int allow_http,
                               "an \"issuer\" to discover it)"
                             : "provider \"%s\": \"%s\" is required",
                         p->name, keys[i].name);
-    return HS_OK;
+    if (!p->scope_sep)
+        p->scope_sep = ' ';
+    return read_variables(obj, p, err, errlen);
 }
 
 enum hs_err hs_catalog_parse(const char *json, size_t len, int allow_http,
@@ -308,6 +392,7 @@ enum hs_err hs_catalog_parse(const char *json, size_t len, int allow_http,
     const char *name, *k;
     struct hs_catalog cat = {0};
     enum hs_err rc = HS_ERR_CONFIG;
+    size_t disabled = 0;
 
     if (!root)
         return fail(err, errlen, "not valid JSON (line %d: %s)", jerr.line,
@@ -335,6 +420,11 @@ enum hs_err hs_catalog_parse(const char *json, size_t len, int allow_http,
     }
     json_object_foreach(provs, name, v) {
         rc = parse_one(name, v, allow_http, &cat.v[cat.n], err, errlen);
+        if (rc == HS_ERR_NOTFOUND) { /* disabled: its client id is unset */
+            hs_wipe(&cat.v[cat.n], sizeof(cat.v[cat.n]));
+            disabled++;
+            continue;
+        }
         if (rc != HS_OK)
             goto out;
         if (hs_catalog_find(&cat, cat.v[cat.n].name)) {
@@ -343,6 +433,13 @@ enum hs_err hs_catalog_parse(const char *json, size_t len, int allow_http,
             goto out;
         }
         cat.n++;
+    }
+    if (cat.n == 0 && disabled) {
+        rc = fail(err, errlen, "every provider is disabled: set the "
+                  "variables named by the client_id_env and "
+                  "client_secret_env of one (HS_GITHUB_CLIENT_ID and "
+                  "HS_GITHUB_CLIENT_SECRET for github)");
+        goto out;
     }
     *out = cat;
     cat.v = NULL;

@@ -255,16 +255,22 @@ static char *authorize_url(const struct hs_provider *prov,
                            const struct hs_state *st, const char *state,
                            const char *redirect_uri)
 {
-    char challenge[44];
+    char challenge[44], scope[sizeof(prov->scopes)];
     size_t cap, base;
     char *url;
     enum hs_err rc;
     int n;
 
+    /* Scopes are stored space-separated; some providers want commas. */
+    memcpy(scope, prov->scopes, sizeof(scope));
+    for (char *c = scope; *c; c++)
+        if (*c == ' ')
+            *c = prov->scope_sep;
     hs_pkce_challenge(st->verifier, challenge);
     cap = strlen(prov->authorize_url) + 2 +
           3 * (strlen(state) + strlen(redirect_uri) + strlen(prov->scopes) +
-               strlen(prov->client_id) + 2 * sizeof(challenge)) + 256;
+               strlen(prov->client_id) + 2 * sizeof(challenge) +
+               sizeof(prov->auth_params)) + 256;
     url = malloc(cap);
     if (!url)
         return NULL;
@@ -284,7 +290,7 @@ static char *authorize_url(const struct hs_provider *prov,
         rc = hs_http_form_add(url + base, cap - base, "redirect_uri",
                               redirect_uri);
     if (rc == HS_OK)
-        rc = hs_http_form_add(url + base, cap - base, "scope", prov->scopes);
+        rc = hs_http_form_add(url + base, cap - base, "scope", scope);
     if (rc == HS_OK)
         rc = hs_http_form_add(url + base, cap - base, "state", state);
     if (rc == HS_OK)
@@ -295,6 +301,10 @@ static char *authorize_url(const struct hs_provider *prov,
                               "code_challenge_method", "S256");
     if (rc == HS_OK && prov->issuer[0])
         rc = hs_http_form_add(url + base, cap - base, "nonce", st->nonce);
+    for (size_t i = 0; rc == HS_OK && i < prov->n_auth_params; i++)
+        rc = hs_http_form_add(url + base, cap - base,
+                              prov->auth_params[i].name,
+                              prov->auth_params[i].value);
     if (rc != HS_OK) {
         free(url);
         return NULL;

@@ -1,11 +1,13 @@
-"""The loopback flow and the integration routes end to end, on the real
-processes (issue 4): hs-agent login --loopback with its own listener, the
+"""The loopback flow, the integration routes and the provider catalog end
+to end, on the real processes (issue 4): hs-agent login --loopback with its own listener, the
 "Authorize" POST as the only way to a handle, single use within 60 s,
 open-redirect payloads in every parameter, the allow list checked at
-start, and the connect flow through /integration/{p}/login and /callback.
+start, the connect flow through /integration/{p}/login and /callback, and
+the catalog: checked at start, its quirks in the authorize request.
 
 Run: python3 tests/integration/test_loopback.py <build>/bin
 """
+import json
 import os
 import re
 import subprocess
@@ -332,6 +334,78 @@ def test_integration_routes_run_the_connect_flow(stack):
     assert agent.run("token", "demo").stdout.decode().strip() == issued
 
 
+# ---- done when 3 -------------------------------------------------------
+
+def check_config(stack, **env):
+    e = dict(stack.env, HS_PUBLIC_URL="http://127.0.0.1:1")
+    for k in [k for k in e if k.endswith(("_CLIENT_ID", "_CLIENT_SECRET"))
+              and k != "HS_DEMO_CLIENT_SECRET"]:
+        del e[k]
+    e.update(env)
+    r = subprocess.run([os.path.join(stack.bindir, "hs-ingress"),
+                        "--check-config"], env=e, capture_output=True,
+                       timeout=30)
+    return r.returncode, r.stderr.decode().strip().splitlines()
+
+
+def test_catalog_is_checked_at_start(stack):
+    shipped = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "..", "..", "schemas", "providers.json")
+    rc, err = check_config(stack, HS_PROVIDERS=shipped)
+    assert rc == 2 and len(err) == 1 and "every provider is disabled" in \
+        err[0], (rc, err)
+    rc, err = check_config(stack, HS_PROVIDERS=shipped,
+                           HS_GITHUB_CLIENT_ID="Iv1.x", HS_SIGNIN_PROVIDER="")
+    assert rc == 2 and len(err) == 1 and 'provider "github": ' \
+        "HS_GITHUB_CLIENT_SECRET (its client_secret_env) is not set" in \
+        err[0], (rc, err)
+    rc, err = check_config(stack, HS_PROVIDERS=shipped,
+                           HS_GITHUB_CLIENT_ID="Iv1.x",
+                           HS_GITHUB_CLIENT_SECRET="s", HS_SIGNIN_PROVIDER="")
+    assert rc == 0, (rc, err)
+    for body, want in (
+            ({"acme": {"authorize_url": "https://a.example/a", "scopes":
+                       ["x"], "client_id": "c", "client_secret_env":
+                       "HS_DEMO_CLIENT_SECRET", "token_url":
+                       "https://a.example/t", "scope": "x"}},
+             'provider "acme": unknown key "scope"'),
+            ({"acme": {"authorize_url": "http://a.example/a", "scopes": ["x"],
+                       "client_id": "c", "token_url": "https://a.example/t",
+                       "client_secret_env": "HS_DEMO_CLIENT_SECRET"}},
+             'provider "acme": "authorize_url" must be an https URL'),
+            ({"acme": {"authorize_url": "https://a.example/a",
+                       "scopes": ["x"], "client_id": "c",
+                       "client_secret_env": "HS_DEMO_CLIENT_SECRET"}},
+             'provider "acme": "token_url" is required'),
+            ({"ac-me": {}}, 'provider name "ac-me" must match'),
+            ({"acme": {"authorize_url": "https://a.example/a",
+                       "token_url": "https://a.example/t", "scopes": ["x"],
+                       "client_id": "c", "client_secret_env":
+                       "HS_DEMO_CLIENT_SECRET",
+                       "authorize_params": {"redirect_uri": "https://e/"}}},
+             'provider "acme": "authorize_params" cannot set '
+             '"redirect_uri"')):
+        path = os.path.join(stack.tmp, "bad.json")
+        with open(path, "w") as f:
+            json.dump({"providers": body}, f)
+        rc, err = check_config(stack, HS_PROVIDERS=path,
+                               HS_INSECURE_HTTP="0", HS_SIGNIN_PROVIDER="")
+        assert rc == 2 and len(err) == 1 and want in err[0], (want, rc, err)
+
+
+def test_catalog_quirks_reach_the_authorize_url(stack):
+    code = api(stack.ingress + "/api/provider-auth-code", stack.token,
+               body={}, method="POST").json()["code"]
+    location = browser_to_provider(
+        Browser(), "%s/web/provider-auth/plain?code=%s" % (stack.ingress,
+                                                          code))
+    q = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)
+    assert location.startswith("https://plain.invalid/authorize?")
+    assert q["scope"] == ["read,write"], location
+    assert q["audience"] == ["api.example"] and q["prompt"] == ["consent"]
+    assert q["response_type"] == ["code"] and len(q["state"]) == 1
+
+
 def test_no_secret_leaks(stack):
     assert len(SEEN) >= 8
     stack.assert_no_secret(SEEN)
@@ -340,8 +414,9 @@ def test_no_secret_leaks(stack):
 PLAIN = {"providers": {"plain": {
     "authorize_url": "https://plain.invalid/authorize",
     "token_url": "https://plain.invalid/token",
-    "scopes": ["read"], "client_id": "x",
-    "client_secret_env": "HS_DEMO_CLIENT_SECRET"}}}
+    "scopes": ["read", "write"], "client_id": "x",
+    "client_secret_env": "HS_DEMO_CLIENT_SECRET", "scope_separator": ",",
+    "authorize_params": {"audience": "api.example", "prompt": "consent"}}}}
 
 if __name__ == "__main__":
     main([test_agent_signs_in_through_its_own_listener,
@@ -352,5 +427,7 @@ if __name__ == "__main__":
           test_non_loopback_entries_are_refused_at_start,
           test_signin_provider_required,
           test_integration_routes_run_the_connect_flow,
+          test_catalog_is_checked_at_start,
+          test_catalog_quirks_reach_the_authorize_url,
           test_no_secret_leaks],
          extra_env={"HS_REQUESTERS": REQUESTERS}, providers=PLAIN)

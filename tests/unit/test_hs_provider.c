@@ -142,30 +142,6 @@ static void test_http_urls_only_when_allowed(void **st)
     hs_catalog_cleanup(&cat);
 }
 
-static void test_shipped_catalog_parses(void **st)
-{
-    struct hs_catalog cat = {0};
-    char err[300];
-    static const char *const names[] = {"GITHUB", "GITLAB", "SLACK",
-                                        "ATLASSIAN", "MICROSOFT", "GOOGLE",
-                                        "BITBUCKET", "LINEAR", "OIDC"};
-    (void)st;
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        char var[64];
-
-        snprintf(var, sizeof(var), "HS_%s_CLIENT_SECRET", names[i]);
-        setenv(var, "x", 1);
-    }
-    assert_int_equal(hs_catalog_load(HS_SOURCE_DIR "/schemas/providers.json",
-                                     0, &cat, err, sizeof(err)), HS_OK);
-    assert_int_equal(cat.n, 9);
-    assert_non_null(hs_catalog_find(&cat, "GitHub"));
-    hs_catalog_cleanup(&cat);
-    assert_int_equal(hs_catalog_load("/nonexistent.json", 0, &cat, err,
-                                     sizeof(err)), HS_ERR_CONFIG);
-}
-
 #define PROV(name, body) "{\"providers\":{\"" name "\":{" body "}}}"
 
 /* Each row replaces or adds one key of a good provider "acme". */
@@ -304,36 +280,6 @@ static void test_find_is_case_insensitive_and_refuses_bad_names(void **st)
     assert_null(hs_catalog_find(&cat, "demo"));
 }
 
-/* schemas/providers.json parses once every variable it names is set. */
-static void test_shipped_catalog_parses_with_the_variables_it_names(void **st)
-{
-    const char *path = HS_SOURCE_DIR "/schemas/providers.json";
-    json_t *root = json_load_file(path, 0, NULL), *provs, *p;
-    struct hs_catalog cat = {0};
-    const char *name;
-    char err[300];
-    (void)st;
-
-    if (!root)
-        skip();
-    provs = json_object_get(root, "providers");
-    assert_true(json_is_object(provs));
-    json_object_foreach(provs, name, p) {
-        const char *var =
-            json_string_value(json_object_get(p, "client_secret_env"));
-
-        assert_non_null(var);
-        assert_int_equal(strncmp(var, "HS_", 3), 0);
-        setenv(var, "x", 1);
-    }
-    assert_int_equal(hs_catalog_load(path, 0, &cat, err, sizeof(err)), HS_OK);
-    assert_int_equal(cat.n, json_object_size(provs));
-    json_object_foreach(provs, name, p)
-        assert_non_null(hs_catalog_find(&cat, name));
-    hs_catalog_cleanup(&cat);
-    json_decref(root);
-}
-
 /* Errors stay one printable line whatever the catalog holds; names and
  * variable names are validated before they reach an error. */
 static void test_errors_are_one_printable_line(void **st)
@@ -432,43 +378,189 @@ static void test_variable_scope_and_client_id_tables(void **st)
     unsetenv("_x9");
 }
 
-/* The shipped catalog follows its own conventions: client_id "set-me",
- * HS_<NAME>_CLIENT_SECRET, https everywhere, every flag a boolean. */
-static void test_shipped_catalog_conventions(void **st)
+/* Sets (or, with value NULL, unsets) HS_<NAME>_CLIENT_ID and _SECRET of
+ * every entry of the shipped catalog. */
+static json_t *shipped_catalog(const char *value)
+{
+    json_t *root = json_load_file(HS_SOURCE_DIR "/schemas/providers.json",
+                                  JSON_REJECT_DUPLICATES, NULL);
+    json_t *p;
+    const char *name;
+
+    assert_non_null(root);
+    json_object_foreach(json_object_get(root, "providers"), name, p) {
+        char id[64], secret[64], *u;
+
+        snprintf(id, sizeof(id), "HS_%s_CLIENT_ID", name);
+        snprintf(secret, sizeof(secret), "HS_%s_CLIENT_SECRET", name);
+        for (u = id; *u; u++)
+            *u = (char)(*u >= 'a' && *u <= 'z' ? *u - 32 : *u);
+        for (u = secret; *u; u++)
+            *u = (char)(*u >= 'a' && *u <= 'z' ? *u - 32 : *u);
+        /* Conventions: the variables are named after the provider. */
+        assert_string_equal(
+            json_string_value(json_object_get(p, "client_id_env")), id);
+        assert_string_equal(
+            json_string_value(json_object_get(p, "client_secret_env")),
+            secret);
+        assert_null(json_object_get(p, "client_id"));
+        if (value) {
+            setenv(id, value, 1);
+            setenv(secret, "s", 1);
+        } else {
+            unsetenv(id);
+            unsetenv(secret);
+        }
+    }
+    return root;
+}
+
+/* Every entry of schemas/providers.json loads and is well formed: https
+ * endpoints, scopes, an identity source for sign-in providers, and the
+ * quirks of the providers that have them. */
+static void test_shipped_catalog(void **st)
 {
     static const char *const want[] = {"github", "gitlab", "slack",
                                        "atlassian", "microsoft", "google",
                                        "bitbucket", "linear", "oidc"};
-    const char *path = HS_SOURCE_DIR "/schemas/providers.json";
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
-    json_t *provs;
+    json_t *root = shipped_catalog("client-1");
+    struct hs_catalog cat = {0};
+    const struct hs_provider *p;
+    char err[300] = "";
     (void)st;
 
-    assert_non_null(root);
-    provs = json_object_get(root, "providers");
-    assert_int_equal(json_object_size(provs), 9);
+    if (hs_catalog_load(HS_SOURCE_DIR "/schemas/providers.json", 0, &cat, err,
+                        sizeof(err)) != HS_OK)
+        fail_msg("%s", err);
+    assert_int_equal(cat.n, sizeof(want) / sizeof(want[0]));
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        json_t *p = json_object_get(provs, want[i]);
-        char var[64], *u;
-
+        p = hs_catalog_find(&cat, want[i]);
         if (!p)
             fail_msg("%s missing", want[i]);
-        snprintf(var, sizeof(var), "HS_%s_CLIENT_SECRET", want[i]);
-        for (u = var; *u; u++)
-            if (*u >= 'a' && *u <= 'z')
-                *u = (char)(*u - 32);
-        assert_string_equal(
-            json_string_value(json_object_get(p, "client_secret_env")), var);
-        assert_string_equal(json_string_value(json_object_get(p, "client_id")),
-                            "set-me");
-        assert_non_null(json_string_value(json_object_get(p, "token_auth")));
+        assert_true(hs_provider_url_ok(p->authorize_url, 0));
+        assert_true(hs_provider_url_ok(p->token_url, 0));
+        assert_true(!p->userinfo_url[0] ||
+                    hs_provider_url_ok(p->userinfo_url, 0));
+        assert_true(!p->revoke_url[0] || hs_provider_url_ok(p->revoke_url, 0));
+        assert_true(!p->issuer[0] || hs_provider_url_ok(p->issuer, 0));
+        assert_true(p->scopes[0] != '\0');
+        assert_string_equal(p->client_id, "client-1");
+        assert_string_equal(p->client_secret, "s");
+        /* A sign-in needs an identity: an ID token or userinfo. */
+        if (p->signin && !p->issuer[0] && !p->userinfo_url[0])
+            fail_msg("%s: signin without issuer or userinfo_url", want[i]);
+        /* An OpenID provider's scopes ask for the ID token. */
+        if (p->issuer[0] && strncmp(p->scopes, "openid", 6) != 0)
+            fail_msg("%s: issuer without the openid scope", want[i]);
+        assert_int_equal(p->scope_sep, strcmp(want[i], "linear") == 0 ? ','
+                                                                      : ' ');
     }
-    /* the generic entry uses placeholder URLs only */
-    assert_int_equal(strncmp(json_string_value(json_object_get(
-                                 json_object_get(provs, "oidc"),
-                                 "authorize_url")),
-                             "https://id.example.com/", 23), 0);
+    p = hs_catalog_find(&cat, "atlassian");
+    assert_int_equal(p->n_auth_params, 2);
+    assert_string_equal(p->auth_params[0].name, "audience");
+    assert_string_equal(p->auth_params[0].value, "api.atlassian.com");
+    p = hs_catalog_find(&cat, "google");
+    assert_string_equal(p->auth_params[0].name, "access_type");
+    assert_string_equal(p->auth_params[0].value, "offline");
+    assert_int_equal(hs_catalog_find(&cat, "bitbucket")->token_auth,
+                     HS_AUTH_BASIC);
+    assert_int_equal(hs_catalog_find(&cat, "github")->token_auth,
+                     HS_AUTH_POST);
+    hs_catalog_cleanup(&cat);
+    json_decref(shipped_catalog(NULL));
     json_decref(root);
+}
+
+/* A deployment enables a shipped entry by its two variables; the others
+ * stay out of the catalog. */
+static void test_shipped_entries_are_enabled_one_at_a_time(void **st)
+{
+    const char *path = HS_SOURCE_DIR "/schemas/providers.json";
+    json_t *root = shipped_catalog(NULL);
+    struct hs_catalog cat = {0};
+    char err[300] = "";
+    (void)st;
+
+    assert_int_equal(hs_catalog_load(path, 0, &cat, err, sizeof(err)),
+                     HS_ERR_CONFIG);
+    assert_non_null(strstr(err, "every provider is disabled"));
+    setenv("HS_GITHUB_CLIENT_ID", "Iv1.abc", 1);
+    assert_int_equal(hs_catalog_load(path, 0, &cat, err, sizeof(err)),
+                     HS_ERR_CONFIG);
+    assert_non_null(strstr(err, "provider \"github\": HS_GITHUB_CLIENT_SECRET"
+                                " (its client_secret_env) is not set"));
+    setenv("HS_GITHUB_CLIENT_SECRET", "s3cret", 1);
+    assert_int_equal(hs_catalog_load(path, 0, &cat, err, sizeof(err)), HS_OK);
+    assert_int_equal(cat.n, 1);
+    assert_string_equal(hs_catalog_find(&cat, "github")->client_id,
+                        "Iv1.abc");
+    assert_null(hs_catalog_find(&cat, "gitlab"));
+    hs_catalog_cleanup(&cat);
+    setenv("HS_GITHUB_CLIENT_ID", "has space", 1);
+    assert_int_equal(hs_catalog_load(path, 0, &cat, err, sizeof(err)),
+                     HS_ERR_CONFIG);
+    assert_non_null(strstr(err, "HS_GITHUB_CLIENT_ID (its client_id_env)"));
+    assert_null(strstr(err, "has space"));
+    json_decref(shipped_catalog(NULL));
+    json_decref(root);
+}
+
+#define ACME(extra) PROV("acme", GOOD_BODY "," extra)
+
+/* authorize_params, scope_separator and client_id_env, each bad value
+ * refused naming the provider and key. */
+static void test_quirk_keys(void **st)
+{
+    static const struct bad bad[] = {
+        {ACME("\"authorize_params\":[]"), "\"authorize_params\" must be"},
+        {ACME("\"authorize_params\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\","
+              "\"d\":\"4\",\"e\":\"5\"}"), "\"authorize_params\" must be"},
+        {ACME("\"authorize_params\":{\"scope\":\"x\"}"), "cannot set \"scope\""},
+        {ACME("\"authorize_params\":{\"redirect_uri\":\"x\"}"),
+         "cannot set \"redirect_uri\""},
+        {ACME("\"authorize_params\":{\"state\":\"x\"}"), "cannot set \"state\""},
+        {ACME("\"authorize_params\":{\"Prompt\":\"x\"}"), "[a-z_]"},
+        {ACME("\"authorize_params\":{\"\":\"x\"}"), "[a-z_]"},
+        {ACME("\"authorize_params\":{\"a&b\":\"x\"}"), "[a-z_]"},
+        {ACME("\"authorize_params\":{\"prompt\":1}"), "\"prompt\" must be"},
+        {ACME("\"authorize_params\":{\"prompt\":\"\"}"), "\"prompt\" must be"},
+        {ACME("\"authorize_params\":{\"prompt\":\"a b\"}"),
+         "\"prompt\" must be"},
+        {ACME("\"scope_separator\":\";\""), "\"scope_separator\" must be"},
+        {ACME("\"scope_separator\":\"\""), "\"scope_separator\" must be"},
+        {ACME("\"scope_separator\":0"), "\"scope_separator\" must be"},
+        {ACME("\"client_id_env\":\"HS_T_ID\""), "one of them"},
+        {ACME("\"client_id_env\":\"1X\""), "\"client_id_env\" must name"},
+        {PROV("acme", "\"authorize_url\":\"https://x/a\",\"token_url\":"
+                      "\"https://x/t\",\"scopes\":[\"a\"],"
+                      "\"client_secret_env\":\"HS_T_SECRET\""),
+         "one of them"},
+    };
+    struct hs_catalog cat = {0};
+    const struct hs_provider *p;
+    char err[300] = "";
+    (void)st;
+
+    setenv("HS_T_SECRET", "s3cret", 1);
+    setenv("HS_T_ID", "id", 1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        if (parse(bad[i].json, 0, &cat, err, sizeof(err)) != HS_ERR_CONFIG)
+            fail_msg("accepted: %s", bad[i].json);
+        if (!strstr(err, "provider \"acme\"") || !strstr(err, bad[i].want))
+            fail_msg("error \"%s\" lacks \"%s\"", err, bad[i].want);
+    }
+    assert_int_equal(parse(ACME("\"authorize_params\":{\"audience\":"
+                                "\"api.example\",\"prompt\":\"consent\"},"
+                                "\"scope_separator\":\",\""),
+                           0, &cat, err, sizeof(err)), HS_OK);
+    p = hs_catalog_find(&cat, "acme");
+    assert_int_equal(p->n_auth_params, 2);
+    assert_string_equal(p->auth_params[1].name, "prompt");
+    assert_string_equal(p->auth_params[1].value, "consent");
+    assert_int_equal(p->scope_sep, ',');
+    hs_catalog_cleanup(&cat);
+    unsetenv("HS_T_ID");
 }
 
 int main(void)
@@ -478,16 +570,15 @@ int main(void)
         cmocka_unit_test(test_bad_catalogs_name_the_provider_and_key),
         cmocka_unit_test(test_issuer_lets_discovery_fill_urls),
         cmocka_unit_test(test_http_urls_only_when_allowed),
-        cmocka_unit_test(test_shipped_catalog_parses),
+        cmocka_unit_test(test_shipped_catalog),
+        cmocka_unit_test(test_shipped_entries_are_enabled_one_at_a_time),
+        cmocka_unit_test(test_quirk_keys),
         cmocka_unit_test(test_wrong_types_are_refused_naming_provider_and_key),
         cmocka_unit_test(test_scopes_must_be_plain_strings),
         cmocka_unit_test(test_client_secret_variable_is_named_never_its_value),
         cmocka_unit_test(test_find_is_case_insensitive_and_refuses_bad_names),
-        cmocka_unit_test(
-            test_shipped_catalog_parses_with_the_variables_it_names),
         cmocka_unit_test(test_errors_are_one_printable_line),
         cmocka_unit_test(test_variable_scope_and_client_id_tables),
-        cmocka_unit_test(test_shipped_catalog_conventions),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
