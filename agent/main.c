@@ -312,8 +312,12 @@ static enum hs_err loopback(const struct opts *o, struct agent_config *c,
     long status = 0;
     enum hs_err result;
 
-    if (hs_http_urlencode(o->requester, from, sizeof(from)) != HS_OK ||
-        agent_loopback_start(&lb, &port) != HS_OK) {
+    if (hs_http_urlencode(o->requester, from, sizeof(from)) != HS_OK) {
+        fprintf(stderr, "hs-agent: --requester: the name is too long\n");
+        *rc = EXIT_USAGE;
+        return HS_ERR_INVALID;
+    }
+    if (agent_loopback_start(&lb, &port) != HS_OK) {
         fprintf(stderr, "hs-agent: cannot listen on 127.0.0.1\n");
         *rc = EXIT_RUNTIME;
         return HS_ERR_TRANSIENT;

@@ -169,8 +169,8 @@ void ingress_status_describe(const char *flow, const char *status,
                              int expired, struct ingress_page *pg)
 {
     char pname[32], text[512], reason[256];
-    /* connect delivers a provider's access; signup and session sign in. */
-    int signin = strcmp(flow, "signup") == 0 || strcmp(flow, "session") == 0;
+    /* connect delivers a provider's access; the other flows sign in. */
+    int signin = strcmp(flow, "connect") != 0;
     const char *nothing = signin ? "Nobody was signed in." : "Nothing was "
                                                              "connected.";
 

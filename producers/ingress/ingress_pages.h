@@ -51,7 +51,7 @@ char *ingress_page_render(const struct ingress_page *pg);
 void ingress_provider_display(const char *name, char *out, size_t cap);
 
 /* The progress page of a handshake (README connect flow, step 8) from its
- * row: flow (connect says "Connected", signup and session "Signed in"),
+ * row: flow (connect says "Connected", the sign-in flows "Signed in"),
  * status ("started", "exchanging", "complete", "failed"), error
  * (machine code or ""), provider (catalog name) and whether expires_at has
  * passed. Always a 200 page; "connecting" refreshes itself every second. */

@@ -215,6 +215,25 @@ def test_no_handle_without_the_authorize_post(stack):
     handle_of(r.location, "http://127.0.0.1:4322/callback")
 
 
+def test_denied_sign_in_authorizes_nothing(stack):
+    browser = Browser()
+    r = browser.get(start_url(stack, "request_from=hs-agent&port=4326"))
+    state = urllib.parse.parse_qs(urllib.parse.urlparse(r.location).query)[
+        "state"][0]
+    r = browser.get(stack.ingress + "/no-auth/provider-token/demo?" +
+                    urllib.parse.urlencode({"error": "access_denied",
+                                            "state": state}))
+    assert r.status == 302, (r.status, r.text)
+    path = r.location
+    page = wait_for(lambda: (lambda p: p if "declined" in p.text else None)(
+        browser.get(stack.ingress + path)), what="the declined page")
+    assert "Nobody was signed in" in page.text and "csrf" not in page.text
+    before = handle_count(stack)
+    r = browser.post_form(stack.ingress + path, {"csrf": "A" * 43})
+    assert r.status == 409 and not r.location, (r.status, r.text)
+    assert handle_count(stack) == before
+
+
 # request_from / port values that must never produce a redirect.
 PAYLOADS = [
     "//evil.example", "\\\\evil.example", "http://127.0.0.1.evil.example",
@@ -422,6 +441,7 @@ if __name__ == "__main__":
     main([test_agent_signs_in_through_its_own_listener,
           test_handle_is_single_use_and_lives_60_seconds,
           test_no_handle_without_the_authorize_post,
+          test_denied_sign_in_authorizes_nothing,
           test_open_redirect_payloads_never_redirect,
           test_fixed_port_and_private_scheme_entries,
           test_non_loopback_entries_are_refused_at_start,
