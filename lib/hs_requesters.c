@@ -247,11 +247,14 @@ enum hs_err hs_requester_port(const struct hs_requester *rq, const char *port,
     return HS_OK;
 }
 
+/* ":port", or "" for port 0; -1 for a port outside 0..65535. */
 static int write_port(int port, char *buf, size_t cap)
 {
     int n = port > 0 ? snprintf(buf, cap, ":%d", port)
                      : snprintf(buf, cap, "%s", "");
 
+    if (port < 0 || port > 65535)
+        return -1;
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 

@@ -64,9 +64,9 @@ const struct hs_requester *hs_requesters_find(const struct hs_requesters *rs,
 enum hs_err hs_requester_port(const struct hs_requester *rq, const char *port,
                               int *out) HS_MUST_CHECK;
 
-/* The redirect "<prefix>[:port]<path>?code=<code>" into out. code must be
- * base64url (checked: HS_ERR_INVALID otherwise); HS_ERR_TOOBIG when out is
- * short. */
+/* The redirect "<prefix>[:port]<path>?code=<code>" into out (port 0: no
+ * port). code must be base64url and port within 0..65535 (checked:
+ * HS_ERR_INVALID otherwise); HS_ERR_TOOBIG when out is short. */
 enum hs_err hs_requester_redirect(const struct hs_requester *rq, int port,
                                   const char *code, char *out,
                                   size_t cap) HS_MUST_CHECK;

@@ -97,6 +97,17 @@ enum MHD_Result ingress_loopback_start(const struct ingress *in,
 
 #define CSRF_PREFIX "loopback:"
 
+/* The port to redirect to under the entry as configured now: the stored
+ * one for an any-port entry, the entry's own otherwise; -1 when an
+ * any-port entry meets a flow that stored none (the entry changed). */
+static int target_port(const struct hs_requester *rq,
+                       const struct ingress_loopback_row *row)
+{
+    if (rq->port != HS_REQUESTER_PORT_ANY)
+        return rq->port;
+    return row->port > 0 ? row->port : -1;
+}
+
 static enum MHD_Result authorize_page(const struct ingress *in,
                                       struct MHD_Connection *conn,
                                       struct ingress_req *r,
@@ -113,7 +124,7 @@ static enum MHD_Result authorize_page(const struct ingress *in,
     ingress_provider_display(row->provider, pname, sizeof(pname));
     snprintf(what, sizeof(what), CSRF_PREFIX "%s", row->id);
     if (ingress_csrf_make(in->kr, bind, what, csrf) != HS_OK ||
-        hs_requester_origin(rq, row->port ? row->port : rq->port, pg.form_to,
+        hs_requester_origin(rq, target_port(rq, row), pg.form_to,
                             sizeof(pg.form_to)) != HS_OK)
         return ingress_invalid_link(conn, r, "page_too_long");
     pg.status = MHD_HTTP_OK;
@@ -186,7 +197,7 @@ enum MHD_Result ingress_loopback_authorize(const struct ingress *in,
     enum hs_err rc;
     enum MHD_Result ret;
 
-    if (!rq)
+    if (!rq || target_port(rq, row) < 0)
         return refused(conn, r, "unknown_requester",
                        "The app that started this sign-in is no longer "
                        "allowed on this server.");
@@ -209,8 +220,8 @@ enum MHD_Result ingress_loopback_authorize(const struct ingress *in,
         return MHD_NO;
     rc = mint(in, row->id, handle);
     if (rc == HS_OK)
-        rc = hs_requester_redirect(rq, row->port ? row->port : rq->port,
-                                   handle, url, sizeof(url));
+        rc = hs_requester_redirect(rq, target_port(rq, row), handle, url,
+                                   sizeof(url));
     hs_wipe(handle, sizeof(handle));
     if (rc == HS_ERR_CONFLICT)
         return authorized_page(conn, r, rq->name, MHD_HTTP_CONFLICT);

@@ -89,6 +89,9 @@ static void test_lists_and_lookup(void **st)
                      HS_ERR_INVALID);
     assert_int_equal(hs_requester_redirect(rq, 63342, "", out, 8),
                      HS_ERR_INVALID);
+    assert_int_equal(hs_requester_redirect(rq, -1, "x", out, 8),
+                     HS_ERR_INVALID);
+    assert_int_equal(hs_requester_origin(rq, 65536, out, 8), HS_ERR_INVALID);
     assert_int_equal(hs_requesters_parse("a=http://127.0.0.1/,a=http://"
                                          "localhost/", &rs, err, sizeof(err)),
                      HS_ERR_CONFIG);
