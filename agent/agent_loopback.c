@@ -27,17 +27,6 @@ struct agent_loopback {
 /* *req of the request that brought the handle (others: the daemon). */
 static char took_marker;
 
-static int handle_valid(const char *s)
-{
-    unsigned char raw[32];
-    size_t n;
-    int ok = s && strlen(s) == 43 &&
-             hs_b64url_decode(s, raw, sizeof(raw), &n) == HS_OK && n == 32;
-
-    hs_wipe(raw, sizeof(raw));
-    return ok;
-}
-
 static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status,
                               const char *html)
 {
@@ -74,7 +63,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                       "<!doctype html><title>Not found</title><p>Not "
                       "found.</p>");
     code = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "code");
-    if (!handle_valid(code))
+    if (!hs_b64url_is32(code))
         return answer(conn, MHD_HTTP_BAD_REQUEST,
                       "<!doctype html><title>Sign-in failed</title><p>This "
                       "address did not bring a valid code. Start the "

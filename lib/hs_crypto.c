@@ -316,6 +316,17 @@ enum hs_err hs_b64url_encode(const void *bin, size_t len, char *out,
     return HS_OK;
 }
 
+int hs_b64url_is32(const char *s)
+{
+    unsigned char raw[32];
+    size_t n;
+    int ok = s && strlen(s) == 43 &&
+             hs_b64url_decode(s, raw, sizeof(raw), &n) == HS_OK && n == 32;
+
+    hs_wipe(raw, sizeof(raw));
+    return ok;
+}
+
 enum hs_err hs_b64url_decode(const char *s, void *out, size_t cap,
                              size_t *outlen)
 {

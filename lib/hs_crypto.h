@@ -95,6 +95,9 @@ enum hs_err hs_b64url_encode(const void *bin, size_t len, char *out,
                              size_t cap);
 enum hs_err hs_b64url_decode(const char *s, void *out, size_t cap,
                              size_t *outlen);
+/* 1 when s (may be NULL) is one of our 256-bit handles as
+ * hs_random_token(32) draws them: 43 base64url characters of 32 bytes. */
+int hs_b64url_is32(const char *s);
 
 /* SHA-256 of len bytes, as base64url (43 chars + NUL; cap >= 44). Handles
  * that redeem something (API tokens, codes, poll tokens) are stored only as

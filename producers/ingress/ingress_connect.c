@@ -516,8 +516,6 @@ enum MHD_Result ingress_connect_start(const struct ingress *in,
     const struct hs_provider *prov = hs_catalog_find(in->cat, provider);
     const char *code, *signup, *from, *port, *why = "malformed_query";
     char bind[44], rname[40], rval[200];
-    unsigned char raw[32];
-    size_t rawlen;
     struct code_info ci;
     enum hs_err rc;
 
@@ -542,11 +540,8 @@ enum MHD_Result ingress_connect_start(const struct ingress *in,
         return ingress_signin_signup(in, conn, r, prov, signup, is_post);
     if (from)
         return ingress_loopback_start(in, conn, r, prov, from, port);
-    if (strlen(code) != 43 ||
-        hs_b64url_decode(code, raw, sizeof(raw), &rawlen) != HS_OK ||
-        rawlen != 32)
+    if (!hs_b64url_is32(code))
         return ingress_invalid_link(conn, r, "malformed_code");
-    hs_wipe(raw, sizeof(raw));
     rc = code_lookup(in, code, &ci);
     if (rc == HS_ERR_NOTFOUND)
         return ingress_invalid_link(conn, r, "unknown_code");

@@ -238,17 +238,6 @@ enum MHD_Result ingress_loopback_authorize(const struct ingress *in,
 
 /* ---- POST /no-auth/loopback-token --------------------------------------- */
 
-static int handle_ok(const char *s)
-{
-    unsigned char raw[32];
-    size_t n;
-    int ok = s && strlen(s) == 43 &&
-             hs_b64url_decode(s, raw, sizeof(raw), &n) == HS_OK && n == 32;
-
-    hs_wipe(raw, sizeof(raw));
-    return ok;
-}
-
 enum MHD_Result ingress_loopback_redeem(const struct ingress *in,
                                         struct MHD_Connection *conn,
                                         struct ingress_req *r)
@@ -263,7 +252,7 @@ enum MHD_Result ingress_loopback_redeem(const struct ingress *in,
     if (!body)
         return ret;
     code = json_string_value(json_object_get(body, "code"));
-    if (!handle_ok(code)) {
+    if (!hs_b64url_is32(code)) {
         json_decref(body);
         return ingress_respond_error(conn, r, MHD_HTTP_BAD_REQUEST,
                                      "invalid_request",

@@ -10,15 +10,6 @@
 
 static const char *const transit_params[] = {"token", NULL};
 
-/* A handle of ours: 43 base64url characters of 32 bytes. */
-static int handle_ok(const char *s)
-{
-    unsigned char raw[32];
-    size_t n;
-
-    return s && strlen(s) == 43 &&
-           hs_b64url_decode(s, raw, sizeof(raw), &n) == HS_OK && n == 32;
-}
 
 /* Runs one statement with params p; HS_OK when it returned a row (first
  * column copied to out when out is not NULL), HS_ERR_NOTFOUND when none. */
@@ -161,7 +152,7 @@ enum MHD_Result ingress_signin_signup(const struct ingress *in,
 
     if (!prov->signin)
         return not_signin(conn, r);
-    if (!handle_ok(signup_id))
+    if (!hs_b64url_is32(signup_id))
         return ingress_invalid_link(conn, r, "malformed_signup_id");
     rc = signup_open(in, signup_id);
     if (rc == HS_ERR_NOTFOUND)
@@ -220,7 +211,7 @@ enum MHD_Result ingress_signin_transit(const struct ingress *in,
             HS_OK)
         return ingress_invalid_link(conn, r, why);
     token = ingress_param_get(r->params, r->nparams, "token");
-    if (!handle_ok(token))
+    if (!hs_b64url_is32(token))
         return ingress_invalid_link(conn, r, "malformed_transit");
     hs_sha256_b64url(token, strlen(token), thash);
     if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)

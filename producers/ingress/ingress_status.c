@@ -88,7 +88,8 @@ enum MHD_Result ingress_status_page(const struct ingress *in,
         strcmp(PQgetvalue(res, 0, 0), "complete") == 0) {
         struct ingress_loopback_row row = {
             id, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 6),
-            atoi(PQgetvalue(res, 0, 7)), PQgetvalue(res, 0, 8),
+            (int)strtol(PQgetvalue(res, 0, 7), NULL, 10), /* int column */
+            PQgetvalue(res, 0, 8),
             PQgetvalue(res, 0, 9)[0] == 't', PQgetvalue(res, 0, 10)[0] == 't'};
         enum MHD_Result ret =
             ingress_loopback_authorize(in, conn, r, &row, bind, is_post);
