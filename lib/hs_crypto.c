@@ -433,3 +433,45 @@ void hs_wipe(void *p, size_t n)
 {
     sodium_memzero(p, n);
 }
+
+/* The associated data of a token in its place (hs_crypto.h). */
+static size_t token_ad(const char *user_id, const char *provider,
+                       const char *kind, char *ad, size_t cap)
+{
+    int n = kind ? snprintf(ad, cap, "%s|%s|%s", user_id, provider, kind)
+                 : snprintf(ad, cap, "%s|%s", user_id, provider);
+
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+enum hs_err hs_token_seal(const struct hs_keyring *kr, const char *user_id,
+                          const char *provider, const char *kind,
+                          const char *token, unsigned char *out, size_t cap,
+                          size_t *outlen)
+{
+    char ad[128];
+    size_t adlen = token_ad(user_id, provider, kind, ad, sizeof(ad));
+
+    if (!adlen)
+        return HS_ERR_TOOBIG;
+    return hs_aead_seal(kr, kind ? HS_KEY_DB : HS_KEY_PIPELINE, token,
+                        strlen(token), ad, adlen, out, cap, outlen);
+}
+
+enum hs_err hs_token_open(const struct hs_keyring *kr, const char *user_id,
+                          const char *provider, const char *kind,
+                          const unsigned char *ct, size_t ctlen, char *out,
+                          size_t cap)
+{
+    char ad[128];
+    size_t adlen = token_ad(user_id, provider, kind, ad, sizeof(ad)), n;
+    enum hs_err rc;
+
+    if (!adlen || cap == 0)
+        return HS_ERR_TOOBIG;
+    rc = hs_aead_open(kr, kind ? HS_KEY_DB : HS_KEY_PIPELINE, ct, ctlen, ad,
+                      adlen, (unsigned char *)out, cap - 1, &n);
+    if (rc == HS_OK)
+        out[n] = '\0';
+    return rc;
+}

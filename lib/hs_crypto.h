@@ -72,6 +72,20 @@ enum hs_err hs_aead_open(const struct hs_keyring *kr, enum hs_key_use use,
                          const unsigned char *ct, size_t ctlen, const void *ad,
                          size_t adlen, unsigned char *out, size_t cap,
                          size_t *outlen) HS_MUST_CHECK;
+/* A provider token sealed for its place: at rest in PostgreSQL (kind
+ * "access" or "refresh": HS_KEY_DB, ad "<user_id>|<provider>|<kind>") or
+ * on hs.tokens (kind NULL: HS_KEY_PIPELINE, ad "<user_id>|<provider>").
+ * hs_token_open writes the token NUL-terminated into out; HS_ERR_TOOBIG
+ * when it does not fit cap - 1, else as hs_aead_open. */
+enum hs_err hs_token_seal(const struct hs_keyring *kr, const char *user_id,
+                          const char *provider, const char *kind,
+                          const char *token, unsigned char *out, size_t cap,
+                          size_t *outlen) HS_MUST_CHECK;
+enum hs_err hs_token_open(const struct hs_keyring *kr, const char *user_id,
+                          const char *provider, const char *kind,
+                          const unsigned char *ct, size_t ctlen, char *out,
+                          size_t cap) HS_MUST_CHECK;
+
 /* Copies the kid of a blob into kid (cap >= HS_KID_MAX + 1). */
 enum hs_err hs_aead_kid(const unsigned char *ct, size_t ctlen, char *kid,
                         size_t cap);

@@ -94,3 +94,17 @@ fail:
            HS_KV_STR("reason", hs_strerror(rc)));
     return rc;
 }
+
+enum hs_err hs_outbox_add_event(struct hs_pg *pg, const char *topic,
+                                const char *key, const struct hs_event *ev)
+{
+    msgpack_sbuffer sb;
+    enum hs_err rc;
+
+    msgpack_sbuffer_init(&sb);
+    rc = hs_event_encode(ev, &sb);
+    if (rc == HS_OK)
+        rc = hs_outbox_add(pg, topic, key, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "hs_config.h"
+#include "hs_event.h"
 #include "hs_kafka.h"
 #include "hs_pg.h"
 
@@ -23,6 +24,11 @@
 enum hs_err hs_outbox_add(struct hs_pg *pg, const char *topic,
                           const char *key, const void *payload,
                           size_t len) HS_MUST_CHECK;
+
+/* Encodes ev (hs_event) and adds it like hs_outbox_add. */
+enum hs_err hs_outbox_add_event(struct hs_pg *pg, const char *topic,
+                                const char *key,
+                                const struct hs_event *ev) HS_MUST_CHECK;
 
 /* Relays pending rows; *sent (may be NULL) gets how many were sent. */
 enum hs_err hs_outbox_relay(struct hs_pg *pg, struct hs_kafka_producer *p,

@@ -31,6 +31,27 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+enum hs_err hs_worker_txn(struct hs_worker *w, hs_worker_txn_fn fn,
+                          void *arg)
+{
+    long backoff = 100;
+
+    for (;;) {
+        enum hs_err rc = hs_pg_begin(w->pg);
+
+        if (rc == HS_OK)
+            rc = fn(w, arg);
+        if (rc == HS_OK)
+            rc = hs_pg_commit(w->pg);
+        else
+            hs_pg_rollback(w->pg);
+        if (rc == HS_OK || !hs_err_is_retriable(rc) || !running)
+            return rc;
+        sleep_ms(backoff);
+        backoff = backoff < 3200 ? backoff * 2 : backoff;
+    }
+}
+
 static void pack_str(msgpack_packer *pk, const char *s)
 {
     msgpack_pack_str(pk, strlen(s));
@@ -126,10 +147,12 @@ static void process(struct hs_worker *w, const struct hs_worker_def *d,
 
 static void usage(FILE *out, const struct hs_worker_def *d)
 {
-    fprintf(out, "usage: %s [--help] [--check-config]\n"
-                 "Consumes %s in consumer group %s; configured by the "
-                 "environment.\n\n",
-            d->svc, d->topic, d->group);
+    fprintf(out, "usage: %s [--help] [--check-config]\n", d->svc);
+    if (d->topic)
+        fprintf(out, "Consumes %s in consumer group %s; configured by the "
+                     "environment.\n\n", d->topic, d->group);
+    else
+        fprintf(out, "%s; configured by the environment.\n\n", d->group);
     hs_config_print_help(out);
 }
 
@@ -181,12 +204,14 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    topics[0] = hs_config_topic(&cfg, d->topic, topic, sizeof(topic));
+    topics[0] = d->topic ? hs_config_topic(&cfg, d->topic, topic,
+                                           sizeof(topic))
+                         : strcpy(topic, "");
     if (hs_pg_new(cfg.pg_url, &w.pg, err, sizeof(err)) != HS_OK ||
         hs_pg_migrate(w.pg, err, sizeof(err)) != HS_OK ||
         hs_kafka_producer_new(&cfg, &w.producer, err, sizeof(err)) != HS_OK ||
-        hs_kafka_consumer_new(&cfg, d->group, topics, 1, &c, err,
-                              sizeof(err)) != HS_OK) {
+        (d->topic && hs_kafka_consumer_new(&cfg, d->group, topics, 1, &c, err,
+                                           sizeof(err)) != HS_OK)) {
         hs_log(HS_LOG_ERROR, "worker.start_failed", HS_KV_STR("reason", err));
         goto out;
     }
@@ -195,7 +220,9 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     while (running) {
         struct hs_kafka_msg m;
 
-        if (hs_kafka_consumer_poll(c, 100, &m) == HS_OK)
+        if (!c)
+            sleep_ms(100);
+        else if (hs_kafka_consumer_poll(c, 100, &m) == HS_OK)
             process(&w, d, c, &m);
         if (d->idle)
             d->idle(&w);

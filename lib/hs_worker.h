@@ -40,7 +40,9 @@ struct hs_worker {
 struct hs_worker_def {
     const char *svc;        /* "hs-exchange" */
     const char *group;      /* consumer group */
-    const char *topic;      /* base topic name consumed */
+    const char *topic;      /* base topic name consumed; NULL: none, the
+                               idle hook is the work (every 100 ms) and
+                               group a one-line description */
     unsigned need;          /* HS_NEED_* beyond Kafka, PG and keys */
     /* Once after start; non-HS_OK (err filled) exits 2. */
     enum hs_err (*init)(struct hs_worker *w, char *err, size_t errlen);
@@ -56,6 +58,15 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *def);
 
 /* 1 while the program has not been asked to stop. */
 int hs_worker_running(void);
+
+/* Runs fn(w, arg) in one transaction (BEGIN, fn, COMMIT; ROLLBACK when
+ * fn fails), retrying a retriable failure with back-off (100 ms doubling
+ * to 3.2 s) until it succeeds, fails for good or the program is asked to
+ * stop. For work that must not be given up halfway (a claim or a lease is
+ * held). Returns the last result. */
+typedef enum hs_err (*hs_worker_txn_fn)(struct hs_worker *w, void *arg);
+enum hs_err hs_worker_txn(struct hs_worker *w, hs_worker_txn_fn fn,
+                          void *arg);
 
 /* Encodes a DLQ record of m into out (msgpack). */
 enum hs_err hs_worker_dlq_encode(const struct hs_kafka_msg *m,

@@ -4,6 +4,8 @@
  *   POST /api/provider-auth-code  (Bearer) one-time code for a connect
  *   POST /api/agents              (Bearer) registers an X25519 key
  *   GET  /api/me                  (Bearer) the user and their providers
+ *   GET  /api/providers/{p}/token (Bearer) the provider's access token
+ *   DELETE /api/providers/{p}     (Bearer) disconnects the provider
  *
  * Bodies are JSON objects (duplicate keys refused). The database is
  * reached through the pool with a bounded wait; a database failure is a
@@ -16,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hs_event.h"
 #include "hs_log.h"
+#include "hs_outbox.h"
 
 #define NAME_MAX_LEN 100 /* agent names */
 
@@ -248,4 +252,177 @@ enum MHD_Result ingress_api_me(const struct ingress *in,
     return ingress_respond_json(conn, r, MHD_HTTP_OK,
                                 json_pack("{s:o,s:o}", "user", user,
                                           "providers", provs));
+}
+
+/* A token this close to its expiry is not handed out (the caller could
+ * not use it), seconds. */
+#define TOKEN_MIN_LIFE_S 10
+
+static enum MHD_Result not_connected(struct MHD_Connection *conn,
+                                     struct ingress_req *r,
+                                     const char *provider)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof(msg), "This account has no %s connection; "
+                               "connect it first.", provider);
+    return ingress_respond_error(conn, r, MHD_HTTP_NOT_FOUND,
+                                 "not_connected", msg);
+}
+
+static enum MHD_Result reauth_required(struct MHD_Connection *conn,
+                                       struct ingress_req *r,
+                                       const char *provider)
+{
+    char msg[200];
+
+    snprintf(msg, sizeof(msg), "The %s connection needs you to sign in "
+                               "again: connect %s once more.",
+             provider, provider);
+    return ingress_respond_error(conn, r, MHD_HTTP_CONFLICT,
+                                 "reauth_required", msg);
+}
+
+enum MHD_Result ingress_api_provider_token(const struct ingress *in,
+                                           struct MHD_Connection *conn,
+                                           struct ingress_req *r,
+                                           const char *provider)
+{
+    enum MHD_Result ret = MHD_NO;
+    char user_id[32], min_life[8], *token = NULL;
+    const char *p[3] = {user_id, provider, min_life};
+    unsigned char *blob = NULL;
+    size_t blen = 0;
+    PGresult *res = NULL;
+
+    if (authenticate(in, conn, r, user_id, &ret) != HS_OK)
+        return ret;
+    snprintf(min_life, sizeof(min_life), "%d", TOKEN_MIN_LIFE_S);
+    if (ingress_pg_query(in,
+                         "SELECT access_enc, token_type, scopes, coalesce(("
+                         "extract(epoch FROM expires_at) * 1000)::bigint, 0)"
+                         ", status, refresh_at IS NOT NULL, expires_at < "
+                         "now() + make_interval(secs => $3::int) FROM "
+                         "provider_tokens WHERE user_id = $1 AND provider = "
+                         "$2",
+                         3, p, &res) != HS_OK)
+        return ingress_respond_unavailable(conn, r);
+    if (PQntuples(res) != 1) {
+        ret = not_connected(conn, r, provider);
+    } else if (strcmp(PQgetvalue(res, 0, 4), "active") != 0) {
+        ret = reauth_required(conn, r, provider);
+    } else if (strcmp(PQgetvalue(res, 0, 6), "t") == 0 &&
+               strcmp(PQgetvalue(res, 0, 5), "t") != 0) {
+        ret = reauth_required(conn, r, provider); /* expired for good */
+    } else if (strcmp(PQgetvalue(res, 0, 6), "t") == 0) {
+        PGresult *u = NULL;
+
+        /* Ask for the refresh now, unless one is already backing off
+         * after failures (the refresher's schedule stands then). */
+        if (ingress_pg_query(in,
+                             "UPDATE provider_tokens SET refresh_at = now() "
+                             "WHERE user_id = $1 AND provider = $2 AND "
+                             "status = 'active' AND attempts = 0 AND "
+                             "refresh_at > now()",
+                             2, p, &u) != HS_OK) {
+            ret = ingress_respond_unavailable(conn, r);
+        } else {
+            ret = ingress_respond_json_header(
+                conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                json_pack("{s:s,s:s}", "error", "refreshing", "message",
+                          "The token is about to expire and is being "
+                          "refreshed; try again in a few seconds."),
+                "Retry-After", "2");
+        }
+        PQclear(u);
+    } else if (hs_pg_bytea(res, 0, 0, &blob, &blen) != HS_OK ||
+               !(token = malloc(blen + 1)) ||
+               hs_token_open(in->kr, user_id, provider, "access", blob, blen,
+                             token, blen + 1) != HS_OK) {
+        hs_log(HS_LOG_ERROR, "api.token_unreadable",
+               HS_KV_STR("user_id", user_id),
+               HS_KV_STR("provider", provider));
+        ret = ingress_respond_error(conn, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error",
+                                    "The stored token cannot be read.");
+    } else {
+        ret = ingress_respond_json(
+            conn, r, MHD_HTTP_OK,
+            json_pack("{s:s,s:s,s:I,s:s}", "access_token", token,
+                      "token_type", PQgetvalue(res, 0, 1), "expires_at",
+                      (json_int_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10),
+                      "scopes", PQgetvalue(res, 0, 2)));
+    }
+    if (token) {
+        hs_wipe(token, blen + 1);
+        free(token);
+    }
+    free(blob);
+    PQclear(res);
+    return ret;
+}
+
+/* In one transaction: deletes the tokens, queues them for revocation when
+ * the provider has a revoke_url, and adds provider.disconnected to the
+ * outbox. *found: whether there was a connection. */
+static enum hs_err disconnect_txn(const struct ingress *in, struct hs_pg *pg,
+                                  const char *user_id, const char *provider,
+                                  int *found)
+{
+    const struct hs_provider *prov = hs_catalog_find(in->cat, provider);
+    const char *p[3] = {user_id, provider,
+                        prov && prov->revoke_url[0] ? "t" : "f"};
+    struct hs_event ev;
+    PGresult *res = NULL;
+    enum hs_err rc = hs_pg_begin(pg);
+
+    if (rc == HS_OK)
+        rc = hs_pg_query(pg,
+                         "WITH d AS (DELETE FROM provider_tokens WHERE "
+                         "user_id = $1 AND provider = $2 RETURNING "
+                         "access_enc, refresh_enc), q AS (INSERT INTO "
+                         "revocations (user_id, provider, access_enc, "
+                         "refresh_enc) SELECT $1, $2, access_enc, "
+                         "refresh_enc FROM d WHERE $3::boolean) SELECT "
+                         "count(*) FROM d",
+                         3, p, &res);
+    *found = rc == HS_OK && strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+    PQclear(res);
+    if (rc == HS_OK && *found) {
+        hs_event_init(&ev, HS_EV_PROVIDER_DISCONNECTED, in->cfg->env,
+                      hs_now_ms());
+        snprintf(ev.user_id, sizeof(ev.user_id), "%s", user_id);
+        snprintf(ev.provider, sizeof(ev.provider), "%s", provider);
+        rc = hs_outbox_add_event(pg, HS_TOPIC_TOKENS, user_id, &ev);
+    }
+    if (rc == HS_OK && *found)
+        return hs_pg_commit(pg);
+    hs_pg_rollback(pg);
+    return rc;
+}
+
+enum MHD_Result ingress_api_disconnect(const struct ingress *in,
+                                       struct MHD_Connection *conn,
+                                       struct ingress_req *r,
+                                       const char *provider)
+{
+    enum MHD_Result ret = MHD_NO;
+    char user_id[32];
+    struct hs_pg *pg;
+    int found = 0;
+    enum hs_err rc;
+
+    if (authenticate(in, conn, r, user_id, &ret) != HS_OK)
+        return ret;
+    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
+        return ingress_respond_unavailable(conn, r);
+    rc = disconnect_txn(in, pg, user_id, provider, &found);
+    hs_pg_pool_put(in->pool, pg);
+    if (rc != HS_OK)
+        return ingress_respond_unavailable(conn, r);
+    if (!found)
+        return not_connected(conn, r, provider);
+    hs_log(HS_LOG_INFO, "provider.disconnected", HS_KV_STR("user_id", user_id),
+           HS_KV_STR("provider", provider));
+    return ingress_respond_no_content(conn, r);
 }

@@ -130,6 +130,18 @@ enum MHD_Result ingress_respond_json(struct MHD_Connection *conn,
     return respond_json(conn, r, status, body, NULL, NULL);
 }
 
+enum MHD_Result ingress_respond_no_content(struct MHD_Connection *conn,
+                                           struct ingress_req *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+
+    if (!resp)
+        return MHD_NO;
+    add_common(resp, r);
+    return queue(conn, r, MHD_HTTP_NO_CONTENT, resp);
+}
+
 enum MHD_Result ingress_respond_json_header(struct MHD_Connection *conn,
                                             struct ingress_req *r,
                                             unsigned status, json_t *body,
@@ -302,6 +314,8 @@ enum route_id {
     R_AUTH_CODE,
     R_AGENTS,
     R_ME,
+    R_PROVIDER_TOKEN,
+    R_PROVIDER,
     R_CHECK_SIGNUP,
     R_SESSIONS,
     R_SESSION,
@@ -315,6 +329,7 @@ enum route_id {
 #define M_GET 1u
 #define M_POST 2u
 #define M_HEAD 4u
+#define M_DELETE 8u
 
 struct route {
     enum route_id id;
@@ -341,6 +356,10 @@ static const struct route routes[] = {
      M_POST, "POST"},
     {R_AGENTS, "/api/agents", NULL, "/api/agents", M_POST, "POST"},
     {R_ME, "/api/me", NULL, "/api/me", M_GET | M_HEAD, "GET, HEAD"},
+    {R_PROVIDER_TOKEN, "/api/providers/", "/token",
+     "/api/providers/{p}/token", M_GET, "GET"},
+    {R_PROVIDER, "/api/providers/", "", "/api/providers/{p}", M_DELETE,
+     "DELETE"},
     {R_CHECK_SIGNUP, "/no-auth/check-signup", NULL, "/no-auth/check-signup",
      M_POST, "POST"},
     {R_SESSIONS, "/addons/sessions", NULL, "/addons/sessions", M_POST,
@@ -388,6 +407,8 @@ static unsigned method_bit(const char *method)
         return M_POST;
     if (strcmp(method, "HEAD") == 0)
         return M_HEAD;
+    if (strcmp(method, "DELETE") == 0)
+        return M_DELETE;
     return 0;
 }
 
@@ -465,6 +486,16 @@ static enum MHD_Result dispatch(const struct ingress *in,
         return ingress_api_agents(in, conn, r);
     case R_ME:
         return ingress_api_me(in, conn, r);
+    case R_PROVIDER_TOKEN:
+    case R_PROVIDER:
+        if (ingress_provider_parse(seg, strlen(seg), provider,
+                                   sizeof(provider)) != HS_OK)
+            return ingress_respond_error(conn, r, MHD_HTTP_NOT_FOUND,
+                                         "not_connected",
+                                         "No such provider.");
+        if (rt->id == R_PROVIDER)
+            return ingress_api_disconnect(in, conn, r, provider);
+        return ingress_api_provider_token(in, conn, r, provider);
     case R_CHECK_SIGNUP:
         return ingress_poll_check_signup(in, conn, r);
     case R_SESSIONS:

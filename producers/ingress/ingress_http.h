@@ -94,6 +94,9 @@ enum MHD_Result ingress_respond_json_header(struct MHD_Connection *conn,
                                             unsigned status, json_t *body,
                                             const char *name,
                                             const char *value);
+/* 204 with no body. */
+enum MHD_Result ingress_respond_no_content(struct MHD_Connection *conn,
+                                           struct ingress_req *r);
 /* {"error":code,"message":message}; 401 adds WWW-Authenticate: Bearer. */
 enum MHD_Result ingress_respond_error(struct MHD_Connection *conn,
                                       struct ingress_req *r, unsigned status,

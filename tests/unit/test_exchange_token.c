@@ -150,6 +150,34 @@ static void test_request_carries_pkce_and_client_auth(void **st)
     exchange_secret_wipe(&sec);
 }
 
+/* Refresh (RFC 6749 §6) and revocation (RFC 7009 §2.1) requests carry
+ * the token, its grant or hint, and the same client authentication. */
+static void test_refresh_and_revoke_requests(void **st)
+{
+    struct hs_provider p;
+    struct exchange_request req;
+    (void)st;
+
+    memset(&p, 0, sizeof(p));
+    snprintf(p.client_id, sizeof(p.client_id), "%s", "id");
+    snprintf(p.client_secret, sizeof(p.client_secret), "%s", "s&cret");
+    p.token_auth = HS_AUTH_POST;
+    assert_int_equal(exchange_refresh_build(&p, "rt/1+", &req), HS_OK);
+    assert_string_equal(req.body, "grant_type=refresh_token&refresh_token="
+                                  "rt%2F1%2B&client_id=id&client_secret="
+                                  "s%26cret");
+    p.token_auth = HS_AUTH_BASIC;
+    assert_int_equal(exchange_revoke_build(&p, "at", "access_token", &req),
+                     HS_OK);
+    assert_string_equal(req.body, "token=at&token_type_hint=access_token");
+    assert_true(req.basic);
+    assert_string_equal(req.basic_pass, "s%26cret");
+    exchange_request_wipe(&req);
+    assert_int_equal(exchange_refresh_build(&p, "", &req), HS_ERR_INVALID);
+    assert_int_equal(exchange_revoke_build(&p, "", "access_token", &req),
+                     HS_ERR_INVALID);
+}
+
 #define GOOD_TAIL "\"token_type\":\"bearer\""
 
 /* Every refusal with its exact code; *out is left as it was. */
@@ -277,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_bad_bodies_are_refused),
         cmocka_unit_test(test_oversized_token_is_refused),
         cmocka_unit_test(test_request_carries_pkce_and_client_auth),
+        cmocka_unit_test(test_refresh_and_revoke_requests),
         cmocka_unit_test(test_refusals_have_exact_codes_and_leave_out_alone),
         cmocka_unit_test(test_good_bodies_table),
     };

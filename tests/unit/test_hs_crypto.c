@@ -414,6 +414,37 @@ static void test_user_code_known_value_and_spread(void **st)
     assert_int_equal(strlen(other), 9);
 }
 
+/* A token sealed for one place opens only there: its user, provider,
+ * kind and key use are all bound. */
+static void test_token_seal_binds_its_place(void **st)
+{
+    struct hs_keyring *kr = ring("k1:" K1);
+    unsigned char ct[256];
+    char out[64];
+    size_t n;
+    (void)st;
+
+    assert_int_equal(hs_token_seal(kr, "u1", "gh", "refresh", "rt-1", ct,
+                                   sizeof(ct), &n), HS_OK);
+    assert_int_equal(hs_token_open(kr, "u1", "gh", "refresh", ct, n, out,
+                                   sizeof(out)), HS_OK);
+    assert_string_equal(out, "rt-1");
+    assert_int_equal(hs_token_open(kr, "u1", "gh", "access", ct, n, out,
+                                   sizeof(out)), HS_ERR_CRYPTO);
+    assert_int_equal(hs_token_open(kr, "u2", "gh", "refresh", ct, n, out,
+                                   sizeof(out)), HS_ERR_CRYPTO);
+    assert_int_equal(hs_token_open(kr, "u1", "gh", NULL, ct, n, out,
+                                   sizeof(out)), HS_ERR_CRYPTO);
+    assert_int_equal(hs_token_open(kr, "u1", "gh", "refresh", ct, n, out, 4),
+                     HS_ERR_TOOBIG);
+    assert_int_equal(hs_token_seal(kr, "u1", "gh", NULL, "at", ct,
+                                   sizeof(ct), &n), HS_OK);
+    assert_int_equal(hs_token_open(kr, "u1", "gh", NULL, ct, n, out,
+                                   sizeof(out)), HS_OK);
+    assert_string_equal(out, "at");
+    hs_keyring_free(kr);
+}
+
 static void test_random_token_bounds(void **st)
 {
     char buf[64];
@@ -449,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_box_tampered_or_short_cap_fails),
         cmocka_unit_test(test_user_code_known_value_and_spread),
         cmocka_unit_test(test_random_token_bounds),
+        cmocka_unit_test(test_token_seal_binds_its_place),
     };
 
     if (hs_crypto_init() != 0)

@@ -4,7 +4,8 @@
  * In this process: a librdkafka mock cluster (3 brokers, real Kafka
  * protocol on 127.0.0.1) with the topics created. As children: a private
  * PostgreSQL under DIR/pg (run as user postgres when we are root), the
- * demo provider, hs-ingress, N hs-exchange and one hs-broadcaster, all
+ * demo provider, hs-ingress, N hs-exchange, one hs-broadcaster and one
+ * hs-refresher, all
  * found next to this executable. Prints "ingress", "kafka", "postgres",
  * "demo-token", "provider" lines, then "ready"; logs go to stderr. On
  * SIGINT/SIGTERM every child is stopped by PID and PostgreSQL is shut down.
@@ -356,6 +357,9 @@ static int write_catalog(const char *extra, const char *provider_url,
         json_object_set_new(demo, "authorize_url", json_string(url));
         snprintf(url, sizeof(url), "%s/token", provider_url);
         json_object_set_new(demo, "token_url", json_string(url));
+        snprintf(url, sizeof(url), "%s/revoke", provider_url);
+        json_object_set_new(demo, "revoke_url", json_string(url));
+        json_object_set_new(demo, "refresh", json_true());
         json_object_set_new(provs, "demo", demo);
     }
     snprintf(path, cap, "%s/providers.json", datadir);
@@ -605,9 +609,10 @@ int main(int argc, char **argv)
     setenv("HS_PUBLIC_URL", ingress_url, 1);
     setenv("HS_LISTEN", listen_at, 1);
     {
-        static const char *const progs[] = {"hs-ingress", "hs-broadcaster"};
+        static const char *const progs[] = {"hs-ingress", "hs-broadcaster",
+                                            "hs-refresher"};
 
-        for (size_t i = 0; i < 2; i++) {
+        for (size_t i = 0; i < 3; i++) {
             char *cargv[] = {prog, NULL};
 
             snprintf(prog, sizeof(prog), "%s/%s", bindir, progs[i]);

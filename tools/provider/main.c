@@ -9,17 +9,34 @@
  *                    with --deny)
  *   POST /token      authorization_code grant: client auth (basic or
  *                    post), single-use code, PKCE verifier, same
- *                    redirect_uri; a second use of a code is refused
- *   GET  /stats      {"token_requests", "codes_issued", "issued": [...]}:
+ *                    redirect_uri; a second use of a code is refused.
+ *                    refresh_token grant: rotates the refresh token every
+ *                    time; presenting a rotated one again is a reuse
+ *                    (counted, the grant is revoked, invalid_grant) unless
+ *                    it comes within the grace period, which answers the
+ *                    same successor again (as Auth0 and Okta do)
+ *   POST /revoke     RFC 7009: revokes the grant of a refresh or access
+ *                    token; 200 also for an unknown token
+ *   GET  /userinfo   Bearer: 200 {"sub"} for a live access token, else 401
+ *   GET  /stats      {"token_requests", "codes_issued", "issued": [...],
+ *                    "refreshes": [...], "refresh_reuse", "revoked": [...]}:
  *                    how tests check that a code was exchanged once, that
- *                    the agent holds the exact token issued, and that no
- *                    code, verifier or token leaked anywhere
- *   POST /control?subject=S&id_token=K
+ *                    the agent holds the exact token issued, that no
+ *                    refresh token was used twice, and that no code,
+ *                    verifier or token leaked anywhere
+ *   POST /control?subject=S&id_token=K&fail=F&delay_ms=D&grace_s=G
  *                    what the next token responses say: the account (sub
  *                    S, email S@example.com; default "demo") and, for
  *                    tests of the ID token checks, one broken claim in
  *                    the next ID token only: K is wrong_aud, wrong_iss,
- *                    expired, wrong_nonce, missing or ok
+ *                    expired, wrong_nonce, missing or ok. F: how refresh
+ *                    and revoke requests fail from now on (500,
+ *                    invalid_grant, none); D: delay of every token
+ *                    request, ms; G: the refresh grace period, seconds
+ *
+ * --access-ttl S sets expires_in (default 3600). SIGUSR1 takes the
+ * provider down (connections refused), SIGUSR2 brings it back on the same
+ * port with its state.
  *
  * With "openid" in the scope, the token response carries an ID token
  * (HS256 with the client secret) whose iss is this provider's URL, aud the
@@ -56,6 +73,17 @@ struct code {
     int used;
 };
 
+#define MAX_GRANTS 4096
+
+/* One authorization: its current tokens, and the refresh token it had
+ * before the last rotation (for the grace period). */
+struct grant {
+    char at[64], rt[64], prev_rt[64];
+    char scope[256];
+    int64_t at_expires_ms, rotated_ms;
+    int revoked;
+};
+
 static struct {
     const char *client_id;
     const char *client_secret;
@@ -69,14 +97,26 @@ static struct {
     char issuer[96];
     char subject[64];       /* the account that signs in */
     char id_token_fault[16]; /* next ID token only; "" = none */
-} P = {.lock = PTHREAD_MUTEX_INITIALIZER, .subject = "demo"};
+    int access_ttl_s;
+    char fail[16];           /* refresh and revoke: "", "500", ... */
+    int grace_s;
+    struct grant grants[MAX_GRANTS];
+    size_t ngrants;
+    long refresh_reuse;
+    json_t *refreshes, *revoked, *used_rts;
+} P = {.lock = PTHREAD_MUTEX_INITIALIZER, .subject = "demo",
+       .access_ttl_s = 3600};
 
-static volatile sig_atomic_t running = 1;
+static volatile sig_atomic_t running = 1, down;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    running = 0;
+    if (sig == SIGUSR1)
+        down = 1;
+    else if (sig == SIGUSR2)
+        down = 0;
+    else
+        running = 0;
 }
 
 struct req {
@@ -309,11 +349,19 @@ static enum MHD_Result control(struct MHD_Connection *conn)
                                                   "subject");
     const char *fault = MHD_lookup_connection_value(
         conn, MHD_GET_ARGUMENT_KIND, "id_token");
+    const char *fail = MHD_lookup_connection_value(
+        conn, MHD_GET_ARGUMENT_KIND, "fail");
+    const char *delay = MHD_lookup_connection_value(
+        conn, MHD_GET_ARGUMENT_KIND, "delay_ms");
+    const char *grace = MHD_lookup_connection_value(
+        conn, MHD_GET_ARGUMENT_KIND, "grace_s");
 
     if ((sub && (!*sub || strlen(sub) >= sizeof(P.subject) ||
                  strspn(sub, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
                      strlen(sub))) ||
-        (fault && strlen(fault) >= sizeof(P.id_token_fault)))
+        (fault && strlen(fault) >= sizeof(P.id_token_fault)) ||
+        (fail && strcmp(fail, "500") != 0 &&
+         strcmp(fail, "invalid_grant") != 0 && strcmp(fail, "none") != 0))
         return oauth_error(conn, 400, "invalid_request");
     pthread_mutex_lock(&P.lock);
     if (sub)
@@ -321,8 +369,144 @@ static enum MHD_Result control(struct MHD_Connection *conn)
     if (fault)
         snprintf(P.id_token_fault, sizeof(P.id_token_fault), "%s",
                  strcmp(fault, "ok") == 0 ? "" : fault);
+    if (fail)
+        snprintf(P.fail, sizeof(P.fail), "%s",
+                 strcmp(fail, "none") == 0 ? "" : fail);
+    if (delay)
+        P.token_delay_ms = atoi(delay);
+    if (grace)
+        P.grace_s = atoi(grace);
     pthread_mutex_unlock(&P.lock);
     return send_json(conn, 200, json_pack("{s:b}", "ok", 1));
+}
+
+/* Draws a fresh access and refresh token (each 64 bytes of room). */
+static int new_tokens(char at[64], char rt[64])
+{
+    memcpy(at, "demo_at_", 8);
+    memcpy(rt, "demo_rt_", 8);
+    return hs_random_token(32, at + 8, 56) != HS_OK ||
+           hs_random_token(32, rt + 8, 56) != HS_OK;
+}
+
+/* The grant whose current (or, with prev, previous) refresh token or
+ * current access token is tok; NULL if none. Under P.lock. */
+static struct grant *grant_of(const char *tok, int prev)
+{
+    for (size_t i = 0; i < P.ngrants; i++) {
+        struct grant *g = &P.grants[i];
+
+        if (prev ? strcmp(g->prev_rt, tok) == 0
+                 : strcmp(g->rt, tok) == 0 || strcmp(g->at, tok) == 0)
+            return g;
+    }
+    return NULL;
+}
+
+/* The refresh_token grant (RFC 6749 §6), rotating. */
+static enum MHD_Result refresh(struct MHD_Connection *conn, const char *body)
+{
+    char rt[64], nat[64], nrt[64];
+    struct grant *g;
+    json_t *resp;
+    int64_t now = hs_now_ms();
+
+    if (!form_get(body, "refresh_token", rt, sizeof(rt)))
+        return oauth_error(conn, 400, "invalid_request");
+    if (new_tokens(nat, nrt) != 0)
+        return MHD_NO;
+    pthread_mutex_lock(&P.lock);
+    if (strcmp(P.fail, "500") == 0) {
+        pthread_mutex_unlock(&P.lock);
+        return oauth_error(conn, 500, "server_error");
+    }
+    g = grant_of(rt, 0);
+    if (g && strcmp(g->rt, rt) != 0)
+        g = NULL; /* an access token is no refresh token */
+    if (strcmp(P.fail, "invalid_grant") == 0 || (g && g->revoked)) {
+        pthread_mutex_unlock(&P.lock);
+        return oauth_error(conn, 400, "invalid_grant");
+    }
+    if (!g) {
+        g = grant_of(rt, 1);
+        if (g && !g->revoked && now - g->rotated_ms <= P.grace_s * 1000LL) {
+            /* Within the grace period: the same successor again. */
+            snprintf(nat, sizeof(nat), "%s", g->at);
+            snprintf(nrt, sizeof(nrt), "%s", g->rt);
+        } else {
+            if (json_object_get(P.used_rts, rt)) {
+                P.refresh_reuse++; /* a rotated token came back */
+                if (g)
+                    g->revoked = 1;
+            }
+            pthread_mutex_unlock(&P.lock);
+            return oauth_error(conn, 400, "invalid_grant");
+        }
+    } else {
+        json_object_set_new(P.used_rts, rt, json_true());
+        snprintf(g->prev_rt, sizeof(g->prev_rt), "%s", g->rt);
+        snprintf(g->rt, sizeof(g->rt), "%s", nrt);
+        snprintf(g->at, sizeof(g->at), "%s", nat);
+        g->rotated_ms = now;
+        g->at_expires_ms = now + P.access_ttl_s * 1000LL;
+        json_array_append_new(
+            P.refreshes,
+            json_pack("{s:I,s:I,s:s,s:s,s:s}", "grant",
+                      (json_int_t)(g - P.grants), "at_ms", (json_int_t)now,
+                      "used", rt, "access_token", nat, "refresh_token", nrt));
+    }
+    resp = json_pack("{s:s,s:s,s:i,s:s,s:s}", "access_token", nat,
+                     "token_type", "Bearer", "expires_in", P.access_ttl_s,
+                     "refresh_token", nrt, "scope", g->scope);
+    pthread_mutex_unlock(&P.lock);
+    return send_json(conn, 200, resp);
+}
+
+/* RFC 7009 revocation: the grant of the token is revoked. */
+static enum MHD_Result revoke(struct MHD_Connection *conn, const char *body)
+{
+    char tok[64], hint[32] = "", cid[256], csec[256];
+    const char *has_cid = form_get(body, "client_id", cid, sizeof(cid));
+    const char *has_sec = form_get(body, "client_secret", csec, sizeof(csec));
+    struct grant *g;
+
+    if (!client_ok(conn, has_cid, has_sec))
+        return oauth_error(conn, 401, "invalid_client");
+    if (!form_get(body, "token", tok, sizeof(tok)))
+        return oauth_error(conn, 400, "invalid_request");
+    form_get(body, "token_type_hint", hint, sizeof(hint));
+    pthread_mutex_lock(&P.lock);
+    if (strcmp(P.fail, "500") == 0) {
+        pthread_mutex_unlock(&P.lock);
+        return oauth_error(conn, 503, "temporarily_unavailable");
+    }
+    g = grant_of(tok, 0);
+    if (g)
+        g->revoked = 1;
+    json_array_append_new(P.revoked, json_pack("{s:s,s:s,s:b}", "token", tok,
+                                               "hint", hint, "known",
+                                               g != NULL));
+    pthread_mutex_unlock(&P.lock);
+    return send_json(conn, 200, json_object());
+}
+
+/* A resource: 200 for an access token that is current and live. */
+static enum MHD_Result userinfo(struct MHD_Connection *conn)
+{
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                   "Authorization");
+    struct grant *g = NULL;
+    int ok;
+
+    pthread_mutex_lock(&P.lock);
+    if (auth && strncmp(auth, "Bearer ", 7) == 0)
+        g = grant_of(auth + 7, 0);
+    ok = g && !g->revoked && strcmp(g->at, auth + 7) == 0 &&
+         hs_now_ms() < g->at_expires_ms;
+    pthread_mutex_unlock(&P.lock);
+    if (!ok)
+        return oauth_error(conn, 401, "invalid_token");
+    return send_json(conn, 200, json_pack("{s:s}", "sub", P.subject));
 }
 
 static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
@@ -334,18 +518,23 @@ static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
     const char *has_cid, *has_sec;
     struct code *c = NULL;
 
+    int delay_ms;
+
     pthread_mutex_lock(&P.lock);
     P.token_requests++;
+    delay_ms = P.token_delay_ms;
     pthread_mutex_unlock(&P.lock);
-    if (P.token_delay_ms > 0) {
-        struct timespec ts = {P.token_delay_ms / 1000,
-                              (P.token_delay_ms % 1000) * 1000000L};
+    if (delay_ms > 0) {
+        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
     has_cid = form_get(body, "client_id", cid, sizeof(cid));
     has_sec = form_get(body, "client_secret", csec, sizeof(csec));
     if (!client_ok(conn, has_cid, has_sec))
         return oauth_error(conn, 401, "invalid_client");
+    if (form_get(body, "grant_type", gt, sizeof(gt)) &&
+        strcmp(gt, "refresh_token") == 0)
+        return refresh(conn, body);
     if (!form_get(body, "grant_type", gt, sizeof(gt)) ||
         strcmp(gt, "authorization_code") != 0)
         return oauth_error(conn, 400, "unsupported_grant_type");
@@ -370,19 +559,24 @@ static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
     snprintf(scope, sizeof(scope), "%s", c->scope);
     snprintf(nonce, sizeof(nonce), "%s", c->nonce);
     pthread_mutex_unlock(&P.lock);
-    memcpy(at, "demo_at_", 8);
-    memcpy(rt, "demo_rt_", 8);
-    if (hs_random_token(32, at + 8, sizeof(at) - 8) != HS_OK ||
-        hs_random_token(32, rt + 8, sizeof(rt) - 8) != HS_OK)
+    if (new_tokens(at, rt) != 0)
         return MHD_NO;
     pthread_mutex_lock(&P.lock);
+    if (P.ngrants < MAX_GRANTS) {
+        struct grant *g = &P.grants[P.ngrants++];
+
+        snprintf(g->at, sizeof(g->at), "%s", at);
+        snprintf(g->rt, sizeof(g->rt), "%s", rt);
+        snprintf(g->scope, sizeof(g->scope), "%s", scope);
+        g->at_expires_ms = hs_now_ms() + P.access_ttl_s * 1000LL;
+    }
     json_array_append_new(P.issued,
                           json_pack("{s:s,s:s,s:s,s:s}", "access_token", at,
                                     "refresh_token", rt, "code", code,
                                     "code_verifier", verifier));
     pthread_mutex_unlock(&P.lock);
     resp = json_pack("{s:s,s:s,s:i,s:s,s:s}", "access_token", at,
-                     "token_type", "Bearer", "expires_in", 3600,
+                     "token_type", "Bearer", "expires_in", P.access_ttl_s,
                      "refresh_token", rt, "scope", scope);
     if (strstr(scope, "openid") && (idt = id_token(nonce)) != NULL)
         json_object_set_new(resp, "id_token", json_string(idt));
@@ -395,9 +589,11 @@ static enum MHD_Result stats(struct MHD_Connection *conn)
     json_t *o;
 
     pthread_mutex_lock(&P.lock);
-    o = json_pack("{s:I,s:I,s:O}", "token_requests",
+    o = json_pack("{s:I,s:I,s:O,s:O,s:I,s:O}", "token_requests",
                   (json_int_t)P.token_requests, "codes_issued",
-                  (json_int_t)P.codes_issued, "issued", P.issued);
+                  (json_int_t)P.codes_issued, "issued", P.issued,
+                  "refreshes", P.refreshes, "refresh_reuse",
+                  (json_int_t)P.refresh_reuse, "revoked", P.revoked);
     pthread_mutex_unlock(&P.lock);
     return send_json(conn, 200, o);
 }
@@ -438,6 +634,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return authorize(conn);
     if (strcmp(url, "/token") == 0 && strcmp(method, "POST") == 0)
         return token(conn, r->body ? r->body : "");
+    if (strcmp(url, "/revoke") == 0 && strcmp(method, "POST") == 0)
+        return revoke(conn, r->body ? r->body : "");
+    if (strcmp(url, "/userinfo") == 0 && strcmp(method, "GET") == 0)
+        return userinfo(conn);
     if (strcmp(url, "/stats") == 0 && strcmp(method, "GET") == 0)
         return stats(conn);
     if (strcmp(url, "/control") == 0 && strcmp(method, "POST") == 0)
@@ -456,6 +656,18 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(r);
     }
     *con_cls = NULL;
+}
+
+static struct MHD_Daemon *start(const struct sockaddr_in *sa)
+{
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                                MHD_USE_ERROR_LOG,
+                            0, NULL, NULL, on_request, NULL,
+                            MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa,
+                            MHD_OPTION_THREAD_POOL_SIZE, 4U,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+                            MHD_OPTION_END);
 }
 
 int main(int argc, char **argv)
@@ -479,12 +691,14 @@ int main(int argc, char **argv)
             P.deny = 1;
         else if (strcmp(argv[i], "--token-delay-ms") == 0 && i + 1 < argc)
             P.token_delay_ms = (int)strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--access-ttl") == 0 && i + 1 < argc)
+            P.access_ttl_s = (int)strtol(argv[++i], NULL, 10);
         else {
             fprintf(argc > 1 && strcmp(argv[i], "--help") == 0 ? stdout
                                                                : stderr,
                     "usage: hs-demo-provider [--listen 127.0.0.1:PORT] "
                     "[--client-id ID] [--client-secret-env VAR] [--deny] "
-                    "[--token-delay-ms N]\nA development-only OAuth provider "
+                    "[--token-delay-ms N] [--access-ttl S]\nA development-only OAuth provider "
                     "that approves without asking.\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
@@ -513,30 +727,43 @@ int main(int argc, char **argv)
         return 2;
     }
     P.issued = json_array();
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                             MHD_USE_ERROR_LOG,
-                         0, NULL, NULL, on_request, NULL,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                         MHD_OPTION_THREAD_POOL_SIZE, 2U,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                         MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
+    P.refreshes = json_array();
+    P.revoked = json_array();
+    P.used_rts = json_object();
+    d = start(&sa);
     if (!d) {
         fprintf(stderr, "hs-demo-provider: cannot listen on %s\n", listen_at);
         return 1;
     }
     di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    sa.sin_port = htons(di ? di->port : 0); /* the same port when back up */
     snprintf(P.issuer, sizeof(P.issuer), "http://%s:%u", host,
              di ? di->port : 0);
     printf("provider %s\n", P.issuer);
     fflush(stdout);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    signal(SIGUSR1, on_signal);
+    signal(SIGUSR2, on_signal);
     while (running) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        struct timespec ts = {0, 50 * 1000 * 1000};
 
         nanosleep(&ts, NULL);
+        if (down && d) { /* the listening socket closes: refused */
+            MHD_stop_daemon(d);
+            d = NULL;
+            hs_log(HS_LOG_INFO, "provider.down");
+        } else if (!down && !d) {
+            d = start(&sa);
+            hs_log(d ? HS_LOG_INFO : HS_LOG_ERROR,
+                   d ? "provider.up" : "provider.cannot_listen");
+        }
     }
-    MHD_stop_daemon(d);
+    if (d)
+        MHD_stop_daemon(d);
     json_decref(P.issued);
+    json_decref(P.refreshes);
+    json_decref(P.revoked);
+    json_decref(P.used_rts);
     return 0;
 }

@@ -24,19 +24,14 @@ static char *box_plaintext(struct hs_worker *w, const struct hs_event *ev,
 
     *rc = HS_OK;
     if (ev->type == HS_EV_TOKEN_ISSUED || ev->type == HS_EV_TOKEN_REFRESHED) {
-        unsigned char token[HS_BLOB_MAX];
-        size_t len;
-        char ad[128];
+        char token[HS_BLOB_MAX];
 
-        snprintf(ad, sizeof(ad), "%s|%s", ev->user_id, ev->provider);
-        if (hs_aead_open(w->kr, HS_KEY_PIPELINE, ev->sealed, ev->sealed_len,
-                         ad, strlen(ad), token, sizeof(token) - 1,
-                         &len) != HS_OK) {
+        if (hs_token_open(w->kr, ev->user_id, ev->provider, NULL, ev->sealed,
+                          ev->sealed_len, token, sizeof(token)) != HS_OK) {
             *rc = HS_ERR_CRYPTO;
             return NULL;
         }
-        token[len] = '\0';
-        o = json_pack("{s:s,s:s,s:I,s:s}", "access_token", (char *)token,
+        o = json_pack("{s:s,s:s,s:I,s:s}", "access_token", token,
                       "token_type", ev->token_type, "expires_at",
                       (json_int_t)ev->expires_at, "scopes", ev->scopes);
         hs_wipe(token, sizeof(token));

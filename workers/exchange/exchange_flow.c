@@ -66,51 +66,16 @@ void exchange_idle(struct hs_worker *w)
     (void)hs_outbox_relay(w->pg, w->producer, w->cfg, NULL);
 }
 
-/* Encodes ev and adds it to the outbox (inside the caller's transaction). */
+/* Adds ev to the outbox (inside the caller's transaction). */
 static enum hs_err outbox_event(struct hs_worker *w, const struct hs_event *ev,
                                 const char *key)
 {
-    msgpack_sbuffer sb;
-    enum hs_err rc;
-
-    msgpack_sbuffer_init(&sb);
-    rc = hs_event_encode(ev, &sb);
-    if (rc == HS_OK)
-        rc = hs_outbox_add(w->pg, HS_TOPIC_TOKENS, key, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    return hs_outbox_add_event(w->pg, HS_TOPIC_TOKENS, key, ev);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-/* Runs one finishing transaction, retrying transient failures in place:
- * the claim is taken, so giving up here would leave the flow hanging. */
-typedef enum hs_err (*txn_fn)(struct hs_worker *w, void *arg);
-
-static enum hs_err in_txn(struct hs_worker *w, txn_fn fn, void *arg)
-{
-    long backoff = 100;
-
-    for (;;) {
-        enum hs_err rc = hs_pg_begin(w->pg);
-
-        if (rc == HS_OK)
-            rc = fn(w, arg);
-        if (rc == HS_OK)
-            rc = hs_pg_commit(w->pg);
-        else
-            hs_pg_rollback(w->pg);
-        if (rc == HS_OK || !hs_err_is_retriable(rc) || !hs_worker_running())
-            return rc;
-        sleep_ms(backoff);
-        backoff = backoff < 3200 ? backoff * 2 : backoff;
-    }
-}
+/* Finishing transactions retry transient failures in place: the claim
+ * is taken, so giving up would leave the flow hanging. */
+#define in_txn hs_worker_txn
 
 struct failure {
     const char *handshake_id;
@@ -216,7 +181,7 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
     const struct hs_event *cb = s->cb;
     unsigned char access[EXCHANGE_TOKEN_MAX + HS_AEAD_OVERHEAD];
     unsigned char refresh[EXCHANGE_TOKEN_MAX + HS_AEAD_OVERHEAD];
-    char ad[128], exp[24];
+    char exp[24], ahead[16];
     size_t alen = 0, rlen = 0, sealed_len;
     struct hs_event *ev = calloc(1, sizeof(*ev));
     enum hs_err rc;
@@ -224,37 +189,47 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
     if (!ev)
         return HS_ERR_NOMEM;
     rc = s->id ? exchange_user_upsert(w->pg, s->id, s->user_id) : HS_OK;
-    snprintf(ad, sizeof(ad), "%s|%s|access", s->user_id, cb->provider);
     if (rc == HS_OK)
-        rc = hs_aead_seal(w->kr, HS_KEY_DB, s->tok->access_token,
-                          strlen(s->tok->access_token), ad, strlen(ad),
-                          access, sizeof(access), &alen);
-    if (rc == HS_OK && s->tok->refresh_token[0]) {
-        snprintf(ad, sizeof(ad), "%s|%s|refresh", s->user_id, cb->provider);
-        rc = hs_aead_seal(w->kr, HS_KEY_DB, s->tok->refresh_token,
-                          strlen(s->tok->refresh_token), ad, strlen(ad),
-                          refresh, sizeof(refresh), &rlen);
-    }
+        rc = hs_token_seal(w->kr, s->user_id, cb->provider, "access",
+                           s->tok->access_token, access, sizeof(access),
+                           &alen);
+    if (rc == HS_OK && s->tok->refresh_token[0])
+        rc = hs_token_seal(w->kr, s->user_id, cb->provider, "refresh",
+                           s->tok->refresh_token, refresh, sizeof(refresh),
+                           &rlen);
     snprintf(exp, sizeof(exp), "%lld", (long long)s->expires_at);
+    snprintf(ahead, sizeof(ahead), "%d", w->cfg->refresh_ahead_s);
     if (rc == HS_OK) {
-        const char *p[7] = {s->user_id, cb->provider, (const char *)access,
+        const char *p[8] = {s->user_id, cb->provider, (const char *)access,
                             rlen ? (const char *)refresh : NULL,
-                            s->tok->token_type, s->scopes, exp};
-        const int lens[7] = {0, 0, (int)alen, (int)rlen, 0, 0, 0};
-        const int fmts[7] = {0, 0, 1, 1, 0, 0, 0};
+                            s->tok->token_type, s->scopes, exp, ahead};
+        const int lens[8] = {0, 0, (int)alen, (int)rlen, 0, 0, 0, 0};
+        const int fmts[8] = {0, 0, 1, 1, 0, 0, 0, 0};
 
+        /* A new consent replaces the connection; a provider that sends
+         * no refresh token this time (Google without prompt=consent)
+         * keeps the one it gave before. The next refresh is scheduled
+         * (hs_refresh_at) and any refresher's lease is voided by the new
+         * generation. */
         rc = hs_pg_query_bin(
             w->pg,
-            "INSERT INTO provider_tokens (user_id, provider, access_enc, "
-            "refresh_enc, token_type, scopes, expires_at, status, updated_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint = 0 THEN "
-            "NULL ELSE to_timestamp($7::bigint / 1000.0) END, 'active', now())"
+            "INSERT INTO provider_tokens AS t (user_id, provider, access_enc,"
+            " refresh_enc, token_type, scopes, expires_at, status, "
+            "updated_at, refresh_at) VALUES ($1, $2, $3, $4, $5, $6, CASE "
+            "WHEN $7::bigint = 0 THEN NULL ELSE to_timestamp($7::bigint / "
+            "1000.0) END, 'active', now(), CASE WHEN $4::bytea IS NOT NULL "
+            "AND $7::bigint <> 0 THEN hs_refresh_at(to_timestamp($7::bigint "
+            "/ 1000.0), $8::int) END)"
             " ON CONFLICT (user_id, provider) DO UPDATE SET access_enc = "
-            "EXCLUDED.access_enc, refresh_enc = EXCLUDED.refresh_enc, "
-            "token_type = EXCLUDED.token_type, scopes = EXCLUDED.scopes, "
-            "expires_at = EXCLUDED.expires_at, status = 'active', "
-            "updated_at = now()",
-            7, p, lens, fmts, NULL);
+            "EXCLUDED.access_enc, refresh_enc = coalesce(EXCLUDED."
+            "refresh_enc, t.refresh_enc), token_type = EXCLUDED.token_type, "
+            "scopes = EXCLUDED.scopes, expires_at = EXCLUDED.expires_at, "
+            "status = 'active', updated_at = now(), refresh_at = CASE WHEN "
+            "coalesce(EXCLUDED.refresh_enc, t.refresh_enc) IS NOT NULL AND "
+            "$7::bigint <> 0 THEN hs_refresh_at(EXCLUDED.expires_at, "
+            "$8::int) END, lease_until = NULL, attempts = 0, last_error = "
+            "NULL, generation = t.generation + 1",
+            8, p, lens, fmts, NULL);
     }
     if (rc == HS_OK) {
         const char *p[2] = {cb->handshake_id, s->user_id};
@@ -287,10 +262,9 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
                  s->tok->token_type);
         ev->expires_at = s->expires_at;
         snprintf(ev->kid, sizeof(ev->kid), "%s", hs_keyring_active_kid(w->kr));
-        snprintf(ad, sizeof(ad), "%s|%s", s->user_id, cb->provider);
-        rc = hs_aead_seal(w->kr, HS_KEY_PIPELINE, s->tok->access_token,
-                          strlen(s->tok->access_token), ad, strlen(ad),
-                          ev->sealed, sizeof(ev->sealed), &sealed_len);
+        rc = hs_token_seal(w->kr, s->user_id, cb->provider, NULL,
+                           s->tok->access_token, ev->sealed,
+                           sizeof(ev->sealed), &sealed_len);
         ev->sealed_len = sealed_len;
         if (rc == HS_OK)
             rc = outbox_event(w, ev, s->user_id);
@@ -375,7 +349,6 @@ static int call_provider(struct hs_worker *w, const struct hs_provider *prov,
                          struct exchange_token *tok, const char **error)
 {
     struct exchange_request *req = calloc(1, sizeof(*req));
-    struct hs_http_request hr;
     struct hs_http_response res;
     enum hs_err rc;
     int ok = 0;
@@ -388,21 +361,7 @@ static int call_provider(struct hs_worker *w, const struct hs_provider *prov,
         *error = "internal_error";
         goto out;
     }
-    memset(&hr, 0, sizeof(hr));
-    hr.method = "POST";
-    hr.url = prov->token_url;
-    hr.body = req->body;
-    hr.body_len = strlen(req->body);
-    hr.content_type = "application/x-www-form-urlencoded";
-    hr.accept = "application/json";
-    hr.timeout_ms = w->cfg->http_timeout_ms;
-    hr.max_body = EXCHANGE_TOKEN_MAX_BODY;
-    hr.allow_http = w->cfg->insecure_http;
-    if (req->basic) {
-        hr.basic_user = req->basic_user;
-        hr.basic_pass = req->basic_pass;
-    }
-    rc = hs_http_do(&hr, &res);
+    rc = exchange_post(w->cfg, prov->token_url, req, &res);
     if (rc != HS_OK) {
         *error = rc == HS_ERR_TIMEOUT ? "provider_timeout"
                                       : "provider_unreachable";

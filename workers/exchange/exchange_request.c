@@ -6,6 +6,7 @@
  * "*-._" kept), which differs from RFC 3986 percent-encoding.
  */
 #include "exchange_request.h"
+#include "exchange_token.h"
 
 #include "hs_http.h"
 
@@ -80,42 +81,106 @@ void exchange_secret_wipe(struct exchange_secret *s)
     sodium_memzero(s, sizeof(*s));
 }
 
-enum hs_err exchange_request_build(const struct hs_provider *p,
-                                   const struct exchange_secret *s,
-                                   struct exchange_request *out)
+/* Adds the client authentication of p to tmp (RFC 6749 §2.3.1). */
+static enum hs_err client_auth(const struct hs_provider *p,
+                               struct exchange_request *tmp)
+{
+    enum hs_err rc = HS_OK;
+
+    if (p->token_auth == HS_AUTH_POST) {
+        rc = hs_http_form_add(tmp->body, sizeof(tmp->body), "client_id", p->client_id);
+        if (rc == HS_OK)
+            rc = hs_http_form_add(tmp->body, sizeof(tmp->body), "client_secret", p->client_secret);
+    } else {
+        /* Both are form-encoded, then joined by Basic. */
+        tmp->basic = 1;
+        rc = hs_http_urlencode(p->client_id, tmp->basic_user,
+                               sizeof(tmp->basic_user));
+        if (rc == HS_OK)
+            rc = hs_http_urlencode(p->client_secret, tmp->basic_pass,
+                                   sizeof(tmp->basic_pass));
+    }
+    return rc;
+}
+
+/* Builds a request of n name/value pairs plus p's client authentication
+ * into *out (untouched on failure). */
+static enum hs_err build(const struct hs_provider *p, const char *const *kv,
+                         size_t n, struct exchange_request *out)
 {
     struct exchange_request tmp;
-    enum hs_err rc;
+    enum hs_err rc = HS_OK;
 
-    if (s->code[0] == '\0')
-        return HS_ERR_INVALID;
     memset(&tmp, 0, sizeof(tmp));
-    rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "grant_type",
-                           "authorization_code");
+    for (size_t i = 0; rc == HS_OK && i + 1 < 2 * n; i += 2)
+        if (kv[i + 1] && kv[i + 1][0])
+            rc = hs_http_form_add(tmp.body, sizeof(tmp.body), kv[i],
+                                  kv[i + 1]);
     if (rc == HS_OK)
-        rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "code",
-                               s->code);
-    if (rc == HS_OK)
-        rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "redirect_uri", s->redirect_uri);
-    if (rc == HS_OK && s->verifier[0])
-        rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "code_verifier", s->verifier);
-    if (rc == HS_OK && p->token_auth == HS_AUTH_POST) {
-        rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "client_id", p->client_id);
-        if (rc == HS_OK)
-            rc = hs_http_form_add(tmp.body, sizeof(tmp.body), "client_secret", p->client_secret);
-    } else if (rc == HS_OK) {
-        /* RFC 6749 §2.3.1: both are form-encoded, then joined by Basic. */
-        tmp.basic = 1;
-        rc = hs_http_urlencode(p->client_id, tmp.basic_user,
-                                  sizeof(tmp.basic_user));
-        if (rc == HS_OK)
-            rc = hs_http_urlencode(p->client_secret, tmp.basic_pass,
-                                      sizeof(tmp.basic_pass));
-    }
+        rc = client_auth(p, &tmp);
     if (rc == HS_OK)
         *out = tmp;
     sodium_memzero(&tmp, sizeof(tmp));
     return rc;
+}
+
+enum hs_err exchange_request_build(const struct hs_provider *p,
+                                   const struct exchange_secret *s,
+                                   struct exchange_request *out)
+{
+    const char *kv[8] = {"grant_type", "authorization_code", "code", s->code,
+                         "redirect_uri", s->redirect_uri, "code_verifier",
+                         s->verifier};
+
+    if (s->code[0] == '\0' || s->redirect_uri[0] == '\0')
+        return HS_ERR_INVALID;
+    return build(p, kv, 4, out);
+}
+
+enum hs_err exchange_refresh_build(const struct hs_provider *p,
+                                   const char *refresh_token,
+                                   struct exchange_request *out)
+{
+    const char *kv[4] = {"grant_type", "refresh_token", "refresh_token",
+                         refresh_token};
+
+    if (!refresh_token[0])
+        return HS_ERR_INVALID;
+    return build(p, kv, 2, out);
+}
+
+enum hs_err exchange_revoke_build(const struct hs_provider *p,
+                                  const char *token, const char *hint,
+                                  struct exchange_request *out)
+{
+    const char *kv[4] = {"token", token, "token_type_hint", hint};
+
+    if (!token[0])
+        return HS_ERR_INVALID;
+    return build(p, kv, 2, out);
+}
+
+enum hs_err exchange_post(const struct hs_config *cfg, const char *url,
+                          const struct exchange_request *req,
+                          struct hs_http_response *res)
+{
+    struct hs_http_request hr;
+
+    memset(&hr, 0, sizeof(hr));
+    hr.method = "POST";
+    hr.url = url;
+    hr.body = req->body;
+    hr.body_len = strlen(req->body);
+    hr.content_type = "application/x-www-form-urlencoded";
+    hr.accept = "application/json";
+    hr.timeout_ms = cfg->http_timeout_ms;
+    hr.max_body = EXCHANGE_TOKEN_MAX_BODY;
+    hr.allow_http = cfg->insecure_http;
+    if (req->basic) {
+        hr.basic_user = req->basic_user;
+        hr.basic_pass = req->basic_pass;
+    }
+    return hs_http_do(&hr, res);
 }
 
 void exchange_request_wipe(struct exchange_request *r)

@@ -8,7 +8,9 @@
  * authentication (RFC 6749 §4.1.3, §2.3.1; RFC 7636 §4.5): the form body is
  * application/x-www-form-urlencoded (Appendix B), and with
  * client_secret_basic the client id and secret are form-encoded before
- * they go into HTTP Basic.
+ * they go into HTTP Basic. exchange_refresh_build() and
+ * exchange_revoke_build() make the refresh (§6) and revocation (RFC 7009)
+ * requests with the same client authentication; hs-refresher uses them.
  *
  * Every struct here holds secrets: wipe it with its _wipe function.
  */
@@ -17,7 +19,9 @@
 
 #include <stddef.h>
 
+#include "hs_config.h"
 #include "hs_err.h"
+#include "hs_http.h"
 #include "hs_provider.h"
 
 struct exchange_secret {
@@ -50,8 +54,25 @@ enum hs_err exchange_request_build(const struct hs_provider *p,
                                    const struct exchange_secret *s,
                                    struct exchange_request *out) HS_MUST_CHECK;
 
+/* The refresh request (RFC 6749 §6): grant_type=refresh_token. */
+enum hs_err exchange_refresh_build(const struct hs_provider *p,
+                                   const char *refresh_token,
+                                   struct exchange_request *out) HS_MUST_CHECK;
+
+/* The revocation request (RFC 7009 §2.1); hint is "refresh_token" or
+ * "access_token". */
+enum hs_err exchange_revoke_build(const struct hs_provider *p,
+                                  const char *token, const char *hint,
+                                  struct exchange_request *out) HS_MUST_CHECK;
+
 void exchange_request_wipe(struct exchange_request *r);
 
-
+/* POSTs req to url under the configured time-out (HS_HTTP_TIMEOUT_MS),
+ * https only unless HS_INSECURE_HTTP, body capped at
+ * EXCHANGE_TOKEN_MAX_BODY. HS_OK fills *res (hs_http_response_cleanup);
+ * otherwise HS_ERR_TIMEOUT or another hs_http_do error. */
+enum hs_err exchange_post(const struct hs_config *cfg, const char *url,
+                          const struct exchange_request *req,
+                          struct hs_http_response *res) HS_MUST_CHECK;
 
 #endif
