@@ -255,7 +255,7 @@ enum MHD_Result ingress_api_me(const struct ingress *in,
 }
 
 /* A token this close to its expiry is not handed out (the caller could
- * not use it), seconds. */
+ * not use it): 10 s, or a quarter of its lifetime when that is shorter. */
 #define TOKEN_MIN_LIFE_S 10
 
 static enum MHD_Result not_connected(struct MHD_Connection *conn,
@@ -302,7 +302,8 @@ enum MHD_Result ingress_api_provider_token(const struct ingress *in,
                          "SELECT access_enc, token_type, scopes, coalesce(("
                          "extract(epoch FROM expires_at) * 1000)::bigint, 0)"
                          ", status, refresh_at IS NOT NULL, expires_at < "
-                         "now() + make_interval(secs => $3::int) FROM "
+                         "now() + least(make_interval(secs => $3::int), "
+                         "(expires_at - updated_at) / 4) FROM "
                          "provider_tokens WHERE user_id = $1 AND provider = "
                          "$2",
                          3, p, &res) != HS_OK)

@@ -3,12 +3,16 @@
 //
 //   node oidc_server.mjs --port P --client-id ID --client-secret S
 //                        --redirect-uri URI [--redirect-uri URI ...]
+//                        [--access-ttl S]
 //
 // Issuer exactly http://127.0.0.1:P; one confidential client
 // (client_secret_basic: oidc-provider accepts only the method a client is
 // registered with), code flow with PKCE S256 required, refresh tokens for
-// offline_access. Any login is accepted: the account's sub is the login,
-// its email <login>@example.com, its name "User <login>".
+// every code grant (rotated on each use: a used refresh token presented
+// again is refused and revokes the grant), access tokens that live
+// --access-ttl seconds (default 3600), RFC 7009 revocation. Any login is
+// accepted: the account's sub is the login, its email
+// <login>@example.com, its name "User <login>".
 //
 // Prints exactly one line, "issuer http://127.0.0.1:P", to stdout once
 // listening; everything else (oidc-provider's development notices and
@@ -24,7 +28,7 @@ for (const name of ['log', 'info', 'warn', 'debug']) {
 const { default: Provider } = await import('oidc-provider');
 
 const args = process.argv.slice(2);
-const opt = { redirect: [] };
+const opt = { redirect: [], accessTtl: 3600 };
 for (let i = 0; i < args.length; i += 2) {
   const [k, v] = [args[i], args[i + 1]];
   if (v === undefined) { console.error(`oidc_server: ${k} needs a value`); process.exit(2); }
@@ -32,6 +36,7 @@ for (let i = 0; i < args.length; i += 2) {
   else if (k === '--client-id') opt.clientId = v;
   else if (k === '--client-secret') opt.secret = v;
   else if (k === '--redirect-uri') opt.redirect.push(v);
+  else if (k === '--access-ttl') opt.accessTtl = Number(v);
   else { console.error(`oidc_server: unknown argument ${k}`); process.exit(2); }
 }
 if (!opt.port || !opt.clientId || !opt.secret || !opt.redirect.length) {
@@ -60,9 +65,14 @@ const provider = new Provider(issuer, {
       },
     };
   },
+  ttl: { AccessToken: opt.accessTtl },
+  // Refresh tokens without the offline_access + prompt=consent dance,
+  // rotated on every use.
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  rotateRefreshToken: true,
   // Cookies are signed with this key; over http they carry no Secure flag.
   cookies: { keys: ['handshake-browser-test-cookie-key'] },
-  features: { devInteractions: { enabled: true } },
+  features: { devInteractions: { enabled: true }, revocation: { enabled: true } },
 });
 
 const server = provider.listen(opt.port, '127.0.0.1', () => {

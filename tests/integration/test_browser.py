@@ -11,8 +11,12 @@ Run: python3 tests/integration/test_browser.py <build>/bin
 import concurrent.futures
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Browser, api, b64url, browser_to_provider,  # noqa: E402
@@ -21,6 +25,9 @@ from harness import (Browser, api, b64url, browser_to_provider,  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 BROWSER_DIR = os.path.join(HERE, "..", "browser")
 SECRET = b64url(24)
+# Services under valgrind run many times slower: stretch the clock.
+SLOW = 2.5 if os.environ.get("HS_DEV_VALGRIND") == "1" else 1.0
+ACCESS_TTL = int(8 * SLOW)
 
 
 def drive(url, *args):
@@ -85,6 +92,58 @@ def test_denied_at_the_provider(stack):
     assert poll.status == 403 and poll.json()["error"] == "access_denied"
 
 
+def at_provider(access_token):
+    """The real provider's userinfo answer to access_token: its status."""
+    req = urllib.request.Request(OIDC["issuer"] + "/me", headers={
+        "Authorization": "Bearer " + access_token})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_connection_stays_usable_across_expiries(stack):
+    """Issue 5, done 1: oidc-provider issues access tokens that live
+    ACCESS_TTL seconds and rotates the refresh token on every use (a used
+    one presented again is refused and kills the grant). With no user
+    action the connection keeps working across several expiries, and the
+    agent, listening on the me-channel, always holds the newest token."""
+    agent = stack.agent()
+    p, url, _ = agent.start_login("oidc", timeout=90)
+    res = drive(url, "--login", "dave")
+    assert "Signed in." in res["text"], res
+    assert agent.finish(p)[0] == 0
+    lp = subprocess.Popen([agent.bin, "--home", agent.home, "listen"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=agent.env)
+    # The agent has no oidc token yet (sign-in delivers an API token):
+    # `token` falls back to the API.
+    first = agent.run("token", "oidc").stdout.decode().strip()
+    assert at_provider(first) == 200
+    deadline = time.time() + 3 * ACCESS_TTL + 2
+    while time.time() < deadline:
+        time.sleep(2)
+        r = agent.run("token", "oidc")
+        assert r.returncode == 0, r.stderr
+        assert at_provider(r.stdout.decode().strip()) == 200
+    lp.send_signal(signal.SIGINT)
+    out = lp.communicate(timeout=30)[0].decode()
+    assert out.count("token.refreshed oidc") >= 3, out
+    assert at_provider(first) == 401  # expired long ago
+    # The agent's token is the one the server holds (unless a refresh
+    # landed after the listener stopped: then the server's works too).
+    mine = agent.run("token", "oidc").stdout.decode().strip()
+    server = api(stack.ingress + "/api/providers/oidc/token",
+                 token=json.load(open(os.path.join(
+                     agent.home, "config.json")))["api_token"]).json()
+    assert mine == server["access_token"] or \
+        at_provider(server["access_token"]) == 200
+    assert stack.psql("SELECT status || attempts FROM provider_tokens "
+                      "WHERE provider = 'oidc' AND user_id = (SELECT id "
+                      "FROM users WHERE subject = 'dave')") == "active0"
+
+
 OIDC = {}
 
 
@@ -95,13 +154,15 @@ def setup(stack_kw):
         ["node", os.path.join(BROWSER_DIR, "oidc_server.mjs"), "--port",
          str(oidc_port), "--client-id", "handshake", "--client-secret",
          SECRET, "--redirect-uri",
-         "http://127.0.0.1:%d/no-auth/provider-token/oidc" % port],
+         "http://127.0.0.1:%d/no-auth/provider-token/oidc" % port,
+         "--access-ttl", str(ACCESS_TTL)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = proc.stdout.readline().decode().split()
     assert line and line[0] == "issuer", "oidc-provider did not start"
     issuer = OIDC["issuer"] = line[1]
     stack_kw.update(port=port, extra_env={
-        "HS_OIDC_CLIENT_SECRET": SECRET, "HS_SIGNIN_PROVIDER": "oidc"},
+        "HS_OIDC_CLIENT_SECRET": SECRET, "HS_SIGNIN_PROVIDER": "oidc",
+        "HS_REFRESH_AHEAD": str(ACCESS_TTL // 2)},
         providers={"providers": {"oidc": {
             # Only the issuer: the URLs come from OpenID discovery.
             "issuer": issuer,
@@ -109,7 +170,7 @@ def setup(stack_kw):
             "client_id": "handshake",
             "client_secret_env": "HS_OIDC_CLIENT_SECRET",
             "token_auth": "client_secret_basic", "pkce": True,
-            "signin": True}}})
+            "refresh": True, "signin": True}}})
 
     def cleanup():
         proc.terminate()
@@ -119,5 +180,6 @@ def setup(stack_kw):
 
 if __name__ == "__main__":
     main([test_login_from_empty_database_then_connect,
+          test_connection_stays_usable_across_expiries,
           test_session_in_the_browser,
           test_denied_at_the_provider], setup=setup)

@@ -34,7 +34,7 @@
  *                    invalid_grant, none); D: delay of every token
  *                    request, ms; G: the refresh grace period, seconds
  *
- * --access-ttl S sets expires_in (default 3600). SIGUSR1 takes the
+ * --access-ttl S (or $HS_DEMO_ACCESS_TTL) sets expires_in (default 3600). SIGUSR1 takes the
  * provider down (connections refused), SIGUSR2 brings it back on the same
  * port with its state.
  *
@@ -680,6 +680,8 @@ int main(int argc, char **argv)
     const char *colon;
 
     P.client_id = "handshake-demo";
+    if (getenv("HS_DEMO_ACCESS_TTL")) /* hs-dev passes its environment */
+        P.access_ttl_s = (int)strtol(getenv("HS_DEMO_ACCESS_TTL"), NULL, 10);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
             listen_at = argv[++i];
@@ -707,6 +709,10 @@ int main(int argc, char **argv)
     if (hs_crypto_init() != 0)
         return 1;
     P.client_secret = getenv(secret_env);
+    if (P.access_ttl_s < 1 || P.access_ttl_s > 86400) {
+        fprintf(stderr, "hs-demo-provider: --access-ttl: 1 to 86400\n");
+        return 2;
+    }
     if (!P.client_secret || !*P.client_secret) {
         fprintf(stderr, "hs-demo-provider: %s: required but not set\n",
                 secret_env);
@@ -741,10 +747,17 @@ int main(int argc, char **argv)
              di ? di->port : 0);
     printf("provider %s\n", P.issuer);
     fflush(stdout);
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
-    signal(SIGUSR1, on_signal);
-    signal(SIGUSR2, on_signal);
+    {
+        /* sigaction: signal() under -std=c11 resets after one delivery. */
+        struct sigaction act;
+
+        memset(&act, 0, sizeof(act));
+        act.sa_handler = on_signal;
+        sigaction(SIGTERM, &act, NULL);
+        sigaction(SIGINT, &act, NULL);
+        sigaction(SIGUSR1, &act, NULL);
+        sigaction(SIGUSR2, &act, NULL);
+    }
     while (running) {
         struct timespec ts = {0, 50 * 1000 * 1000};
 
