@@ -209,6 +209,19 @@ enum agent_outcome agent_channel_handle(const struct hs_event *ev,
         snprintf(error, errlen, "%s%s%s", e && *e ? e : ev->error,
                  d && *d ? ": " : "", d && *d ? d : "");
         out = AGENT_FAILED;
+    } else if (ev->type == HS_EV_PROVIDER_DISCONNECTED) {
+        out = AGENT_DISCONNECTED;
+    } else if (ev->type == HS_EV_REAUTH_REQUIRED) {
+        /* The error fields are optional: "{}" is a valid box. */
+        const char *e = json_string_value(json_object_get(o, "error"));
+        const char *d = json_string_value(json_object_get(o, "error_description"));
+
+        if (!e)
+            e = "";
+        if (!d)
+            d = "";
+        snprintf(error, errlen, "%s%s%s", e, *e && *d ? ": " : "", d);
+        out = AGENT_REAUTH;
     }
     json_decref(o);
     return out;
