@@ -14,6 +14,7 @@
 #ifndef AGENT_H
 #define AGENT_H
 
+#include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +73,14 @@ int agent_token_supersedes(const struct agent_token *incoming,
                            const struct agent_token *stored);
 /* Deletes everything the agent stored. */
 void agent_store_clear(const char *home);
+
+/* Copies a token object {access_token, token_type, expires_at (ms, 0 or
+ * absent = no expiry), scopes (optional)} - a token box's JSON and the
+ * answer of GET /api/providers/{p}/token alike - into *out, and wipes the
+ * access token inside o either way (the secret moves out; o stays the
+ * caller's to free). HS_ERR_DECODE when o is not such an object or a field
+ * does not fit; *out is untouched then. */
+enum hs_err agent_token_take(json_t *o, struct agent_token *out);
 
 /* What a me-channel message means for a connect to `provider`. */
 enum agent_outcome {

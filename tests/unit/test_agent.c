@@ -271,6 +271,40 @@ static void test_channel_reauth_gives_the_reason(void **st)
                                           error, sizeof(error)), AGENT_IGNORE);
 }
 
+static void test_token_take_reads_the_server_answer(void **st)
+{
+    static const char *const bad[] = {
+        "[]", "{}", "{\"access_token\":\"\",\"token_type\":\"Bearer\"}",
+        "{\"access_token\":\"at\"}",
+        "{\"access_token\":5,\"token_type\":\"Bearer\"}",
+        "{\"access_token\":\"at\",\"token_type\":\"Bearer\","
+        "\"expires_at\":\"soon\"}",
+        "{\"access_token\":\"at\",\"token_type\":\"Bearer\",\"scopes\":7}",
+    };
+    struct agent_token t;
+    json_t *o = json_loads("{\"access_token\":\"gho_z\",\"token_type\":"
+                           "\"Bearer\",\"expires_at\":1700000000000,"
+                           "\"scopes\":\"repo user\"}", 0, NULL);
+    const char *at = json_string_value(json_object_get(o, "access_token"));
+    (void)st;
+
+    assert_int_equal(agent_token_take(o, &t), HS_OK);
+    assert_string_equal(t.access_token, "gho_z");
+    assert_string_equal(t.token_type, "Bearer");
+    assert_string_equal(t.scopes, "repo user");
+    assert_true(t.expires_at == 1700000000000LL);
+    assert_int_equal(at[0], 0); /* the secret moved out of o */
+    json_decref(o);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&t, 'x', sizeof(t));
+        o = json_loads(bad[i], 0, NULL);
+        assert_non_null(o);
+        assert_int_equal(agent_token_take(o, &t), HS_ERR_DECODE);
+        assert_int_equal(t.access_token[0], 'x'); /* untouched */
+        json_decref(o);
+    }
+}
+
 static void test_store_delete_token(void **st)
 {
     struct agent_token t, tb;
@@ -332,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_channel_refreshed_is_connected),
         cmocka_unit_test(test_channel_disconnected_needs_an_open_box),
         cmocka_unit_test(test_channel_reauth_gives_the_reason),
+        cmocka_unit_test(test_token_take_reads_the_server_answer),
         cmocka_unit_test_setup_teardown(test_store_delete_token, make_home,
                                         remove_home),
         cmocka_unit_test(test_refreshed_never_replaces_a_newer_token),
