@@ -229,7 +229,8 @@ enum agent_outcome agent_channel_handle(const struct hs_event *ev,
     } else if (ev->type == HS_EV_REAUTH_REQUIRED) {
         /* The error fields are optional: "{}" is a valid box. */
         const char *e = json_string_value(json_object_get(o, "error"));
-        const char *d = json_string_value(json_object_get(o, "error_description"));
+        const char *d =
+            json_string_value(json_object_get(o, "error_description"));
 
         if (!e)
             e = "";
