@@ -14,6 +14,7 @@
 #ifndef AGENT_H
 #define AGENT_H
 
+#include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,17 +60,43 @@ enum hs_err agent_store_save_token(const char *home, const char *provider,
                                    const struct agent_token *t);
 enum hs_err agent_store_load_token(const char *home, const char *provider,
                                    struct agent_token *t);
+/* Removes tokens/<provider>.json. HS_OK also when there was none;
+ * HS_ERR_INVALID for a provider name that is not [A-Za-z0-9]+,
+ * HS_ERR_INTERNAL when the file exists but cannot be removed. */
+enum hs_err agent_store_delete_token(const char *home, const char *provider);
+/* Whether a token.refreshed message carrying `incoming` may replace the
+ * stored token (NULL: none stored, or unreadable). Messages can arrive
+ * out of order, so an older one must never replace a newer token: 1 when
+ * incoming expires no earlier than stored, expires_at 0 (no expiry)
+ * counting as the newest; 0 otherwise. Pure. */
+int agent_token_supersedes(const struct agent_token *incoming,
+                           const struct agent_token *stored);
 /* Deletes everything the agent stored. */
 void agent_store_clear(const char *home);
+
+/* Copies a token object {access_token, token_type, expires_at (ms, 0 or
+ * absent = no expiry), scopes (optional)} - a token box's JSON and the
+ * answer of GET /api/providers/{p}/token alike - into *out, and wipes the
+ * access token inside o either way (the secret moves out; o stays the
+ * caller's to free). HS_ERR_DECODE when o is not such an object or a field
+ * does not fit; *out is untouched then. */
+enum hs_err agent_token_take(json_t *o, struct agent_token *out);
 
 /* What a me-channel message means for a connect to `provider`. */
 enum agent_outcome {
     AGENT_IGNORE = 0,   /* another agent, another provider, undecodable */
-    AGENT_CONNECTED,    /* *tok filled */
-    AGENT_FAILED        /* error filled */
+    AGENT_CONNECTED,    /* token.issued or token.refreshed (see ev->type):
+                           *tok filled */
+    AGENT_FAILED,       /* connect.failed: error filled */
+    AGENT_DISCONNECTED, /* provider.disconnected: the server deleted the
+                           tokens; drop the local copy */
+    AGENT_REAUTH        /* reauth.required: the user must connect again;
+                           error filled with the reason, "" when none */
 };
 
-/* Judges one decoded hs.me event for this agent. */
+/* Judges one decoded hs.me event for this agent. Every outcome but
+ * AGENT_IGNORE needs ev's box to open with keys and hold a JSON object;
+ * *tok and error are written only for the outcomes that say so. */
 enum agent_outcome agent_channel_handle(const struct hs_event *ev,
                                         const char *agent_id,
                                         const char *provider,

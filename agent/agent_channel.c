@@ -154,6 +154,36 @@ void agent_channel_free(struct agent_channel *ch)
     free(ch);
 }
 
+enum hs_err agent_token_take(json_t *o, struct agent_token *out)
+{
+    json_t *atv = json_object_get(o, "access_token");
+    const char *at = json_string_value(atv);
+    const char *tt = json_string_value(json_object_get(o, "token_type"));
+    json_t *scv = json_object_get(o, "scopes");
+    const char *sc = json_string_value(scv);
+    json_t *exp = json_object_get(o, "expires_at");
+    enum hs_err rc = HS_ERR_DECODE;
+
+    if (json_is_object(o) && at && *at &&
+        strlen(at) < sizeof(out->access_token) && tt &&
+        strlen(tt) < sizeof(out->token_type) &&
+        (!scv || (sc && strlen(sc) < sizeof(out->scopes))) &&
+        (!exp || json_is_integer(exp))) {
+        memset(out, 0, sizeof(*out));
+        memcpy(out->access_token, at, strlen(at) + 1);
+        memcpy(out->token_type, tt, strlen(tt) + 1);
+        if (sc)
+            memcpy(out->scopes, sc, strlen(sc) + 1);
+        out->expires_at = exp ? json_integer_value(exp) : 0;
+        rc = HS_OK;
+    }
+    /* jansson frees without wiping: clear the copy it holds. Its buffer is
+     * jansson's own malloc'd memory and nothing reads it after this. */
+    if (at)
+        hs_wipe((char *)at, json_string_length(atv));
+    return rc;
+}
+
 enum agent_outcome agent_channel_handle(const struct hs_event *ev,
                                         const char *agent_id,
                                         const char *provider,
@@ -185,23 +215,8 @@ enum agent_outcome agent_channel_handle(const struct hs_event *ev,
         return AGENT_IGNORE;
     }
     if (ev->type == HS_EV_TOKEN_ISSUED || ev->type == HS_EV_TOKEN_REFRESHED) {
-        const char *at = json_string_value(json_object_get(o, "access_token"));
-        const char *tt = json_string_value(json_object_get(o, "token_type"));
-        const char *sc = json_string_value(json_object_get(o, "scopes"));
-        json_t *exp = json_object_get(o, "expires_at");
-
-        if (at && *at && strlen(at) < sizeof(tok->access_token) && tt &&
-            strlen(tt) < sizeof(tok->token_type) &&
-            (!sc || strlen(sc) < sizeof(tok->scopes)) &&
-            (!exp || json_is_integer(exp))) {
-            memset(tok, 0, sizeof(*tok));
-            memcpy(tok->access_token, at, strlen(at) + 1);
-            memcpy(tok->token_type, tt, strlen(tt) + 1);
-            if (sc)
-                memcpy(tok->scopes, sc, strlen(sc) + 1);
-            tok->expires_at = exp ? json_integer_value(exp) : 0;
+        if (agent_token_take(o, tok) == HS_OK)
             out = AGENT_CONNECTED;
-        }
     } else if (ev->type == HS_EV_CONNECT_FAILED) {
         const char *e = json_string_value(json_object_get(o, "error"));
         const char *d = json_string_value(json_object_get(o, "error_description"));
@@ -209,6 +224,20 @@ enum agent_outcome agent_channel_handle(const struct hs_event *ev,
         snprintf(error, errlen, "%s%s%s", e && *e ? e : ev->error,
                  d && *d ? ": " : "", d && *d ? d : "");
         out = AGENT_FAILED;
+    } else if (ev->type == HS_EV_PROVIDER_DISCONNECTED) {
+        out = AGENT_DISCONNECTED;
+    } else if (ev->type == HS_EV_REAUTH_REQUIRED) {
+        /* The error fields are optional: "{}" is a valid box. */
+        const char *e = json_string_value(json_object_get(o, "error"));
+        const char *d =
+            json_string_value(json_object_get(o, "error_description"));
+
+        if (!e)
+            e = "";
+        if (!d)
+            d = "";
+        snprintf(error, errlen, "%s%s%s", e, *e && *d ? ": " : "", d);
+        out = AGENT_REAUTH;
     }
     json_decref(o);
     return out;

@@ -277,6 +277,34 @@ enum hs_err agent_store_load_token(const char *home, const char *provider,
     return ok ? HS_OK : HS_ERR_DECODE;
 }
 
+enum hs_err agent_store_delete_token(const char *home, const char *provider)
+{
+    char path[700];
+
+    if (!*provider)
+        return HS_ERR_INVALID;
+    for (const char *c = provider; *c; c++) /* a file name, never a path */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= '0' && *c <= '9')))
+            return HS_ERR_INVALID;
+    if (snprintf(path, sizeof(path), "%s/tokens/%s.json", home, provider) >=
+        (int)sizeof(path))
+        return HS_ERR_INVALID;
+    if (unlink(path) != 0 && errno != ENOENT)
+        return HS_ERR_INTERNAL;
+    return HS_OK;
+}
+
+int agent_token_supersedes(const struct agent_token *incoming,
+                           const struct agent_token *stored)
+{
+    if (!stored || incoming->expires_at == 0)
+        return 1;
+    if (stored->expires_at == 0) /* never expires: nothing is newer */
+        return 0;
+    return incoming->expires_at >= stored->expires_at;
+}
+
 void agent_store_clear(const char *home)
 {
     static const char *const files[] = {"config.json", "agent.key"};

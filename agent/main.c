@@ -55,9 +55,14 @@ static void usage(FILE *out)
             "  connect <p> [--no-browser] [--timeout S]\n"
             "                            connect a provider; waits on the "
             "me-channel\n"
-            "  token <p>                 print the stored access token\n"
+            "  token <p>                 print the access token (the stored "
+            "one, or the\n"
+            "                            server's when it expired)\n"
+            "  disconnect <p>            disconnect provider p (server and "
+            "local token)\n"
             "  listen                    print me-channel events until "
-            "Ctrl-C\n"
+            "Ctrl-C, keeping\n"
+            "                            the stored tokens up to date\n"
             "  logout                    forget the token, key and tokens\n\n"
             "--server and --brokers are remembered after login. Home: "
             "--home,\n$HS_AGENT_HOME or ~/.config/hs-agent. Exit: 0 ok, 1 "
@@ -130,6 +135,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         return EXIT_USAGE;
     }
     if ((strcmp(o->cmd, "connect") == 0 || strcmp(o->cmd, "token") == 0 ||
+         strcmp(o->cmd, "disconnect") == 0 ||
          (strcmp(o->cmd, "login") == 0 && !o->with_token)) &&
         (!o->provider || !provider_ok(o->provider))) {
         fprintf(stderr, "hs-agent: %s needs a provider name ([A-Za-z0-9])\n",
@@ -583,6 +589,84 @@ out:
     return rc;
 }
 
+/* Replaces control characters in s (text from the server or a provider)
+ * so that one event stays one line. */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
+/* Stores a token from the me-channel. token.issued (a new connect) always
+ * replaces the stored one; token.refreshed only when it is not older, as
+ * messages can arrive out of order. 1 when stored, 0 when the stored
+ * token was kept, -1 on a write error. */
+static int listen_store(const char *home, const struct hs_event *ev,
+                        const struct agent_token *tok)
+{
+    struct agent_token stored;
+    int keep = 0;
+
+    if (ev->type == HS_EV_TOKEN_REFRESHED &&
+        agent_store_load_token(home, ev->provider, &stored) == HS_OK)
+        keep = !agent_token_supersedes(tok, &stored);
+    hs_wipe(&stored, sizeof(stored));
+    if (keep)
+        return 0;
+    return agent_store_save_token(home, ev->provider, tok) == HS_OK ? 1 : -1;
+}
+
+/* Acts on one judged me-channel event and prints its line,
+ * "<type> <provider>" and what it meant, then flushes stdout (a caller may
+ * be reading line by line). */
+static void listen_print(const char *home, const struct hs_event *ev,
+                         enum agent_outcome oc, const struct agent_token *tok,
+                         char *reason)
+{
+    const char *type = hs_event_type_name(ev->type);
+    const char *p = ev->provider;
+
+    if (!type)
+        type = "unknown";
+    one_line(reason);
+    switch (oc) {
+    case AGENT_CONNECTED: {
+        int stored = listen_store(home, ev, tok);
+
+        if (stored < 0)
+            fprintf(stderr, "hs-agent: cannot store the %s token\n", p);
+        printf("%s %s%s\n", type, p,
+               stored == 0 ? " (older than the stored token: kept that one)"
+                           : "");
+        break;
+    }
+    case AGENT_FAILED:
+        printf("%s %s %s\n", type, p, reason);
+        break;
+    case AGENT_DISCONNECTED:
+        if (agent_store_delete_token(home, p) != HS_OK)
+            fprintf(stderr, "hs-agent: cannot delete the stored %s token\n",
+                    p);
+        printf("%s %s\n", type, p);
+        break;
+    case AGENT_REAUTH:
+        printf("%s %s: the connection to %s needs you to sign in again; "
+               "run: hs-agent connect %s%s%s%s\n",
+               type, p, p, p, *reason ? " (" : "", reason,
+               *reason ? ")" : "");
+        break;
+    case AGENT_IGNORE:
+    default:
+        /* Not sealed to this agent's key, or not understood: nothing
+         * was done, and the line says so. */
+        printf("%s %s (ignored: not a message this agent can open)\n", type,
+               p);
+        break;
+    }
+    fflush(stdout);
+}
+
 static int cmd_listen(const struct opts *o, const char *home)
 {
     struct agent_config c;
@@ -617,13 +701,7 @@ static int cmd_listen(const struct opts *o, const char *home)
             continue;
         oc = agent_channel_handle(ev, c.agent_id, ev->provider, &k, &tok,
                                   reason, sizeof(reason));
-        if (oc == AGENT_CONNECTED)
-            agent_store_save_token(home, ev->provider, &tok) == HS_OK
-                ? (void)0
-                : (void)fprintf(stderr, "hs-agent: cannot store token\n");
-        printf("%s %s%s%s\n", hs_event_type_name(ev->type), ev->provider,
-               oc == AGENT_FAILED ? " " : "", oc == AGENT_FAILED ? reason : "");
-        fflush(stdout);
+        listen_print(home, ev, oc, &tok, reason);
         hs_event_wipe(ev);
         hs_wipe(&tok, sizeof(tok));
     }
@@ -631,6 +709,146 @@ static int cmd_listen(const struct opts *o, const char *home)
     agent_channel_free(ch);
     hs_wipe(&k, sizeof(k));
     return 0;
+}
+
+/* A stored token is used while it has more than this left. */
+#define TOKEN_MARGIN_MS 30000
+/* GET .../token answers 503 "refreshing" while the server refreshes an
+ * expired token: ask this many times, TOKEN_RETRY_S apart. */
+#define TOKEN_TRIES 5
+#define TOKEN_RETRY_S 2
+
+static int refused(void)
+{
+    fprintf(stderr, "hs-agent: the server refused the API token: run "
+                    "hs-agent login again\n");
+    return EXIT_FAILED;
+}
+
+/* Asks the server for the provider's token (GET /api/providers/{p}/token),
+ * stores it and prints it; waits out a refresh the server is doing. */
+static int token_from_server(const struct opts *o, const char *home,
+                             const struct agent_config *c)
+{
+    struct agent_token t;
+    char path[96];
+    int rc = EXIT_RUNTIME;
+
+    snprintf(path, sizeof(path), "/api/providers/%s/token", o->provider);
+    for (int tries = 1;; tries++) {
+        json_t *res = NULL;
+        const char *e;
+        long status = 0;
+
+        if (api(c, "GET", path, NULL, &status, &res) != HS_OK) {
+            fprintf(stderr, "hs-agent: cannot reach %s\n", c->server);
+            return EXIT_RUNTIME;
+        }
+        e = json_string_value(json_object_get(res, "error"));
+        if (status == 503 && e && strcmp(e, "refreshing") == 0 &&
+            tries < TOKEN_TRIES && !interrupted) {
+            json_decref(res);
+            sleep(TOKEN_RETRY_S); /* a signal cuts it short */
+            if (interrupted)
+                return 130;
+            continue;
+        }
+        if (status == 200 && agent_token_take(res, &t) == HS_OK) {
+            if (agent_store_save_token(home, o->provider, &t) != HS_OK)
+                fprintf(stderr, "hs-agent: cannot store the %s token\n",
+                        o->provider);
+            printf("%s\n", t.access_token);
+            hs_wipe(&t, sizeof(t));
+            rc = 0;
+        } else if (status == 200) {
+            fprintf(stderr, "hs-agent: the server's answer is not "
+                            "understood\n");
+        } else if (status == 404) {
+            fprintf(stderr, "hs-agent: %s is not connected\n", o->provider);
+        } else if (status == 409) {
+            fprintf(stderr, "hs-agent: %s needs you to sign in again: run "
+                    "hs-agent connect %s\n", o->provider, o->provider);
+            rc = EXIT_FAILED;
+        } else if (status == 503 && e && strcmp(e, "refreshing") == 0) {
+            fprintf(stderr, "hs-agent: the server is still refreshing the "
+                    "%s token after %d tries; try again in a moment\n",
+                    o->provider, tries);
+        } else if (status == 401) {
+            rc = refused();
+        } else {
+            say_server_error(status, res);
+        }
+        json_decref(res);
+        return rc;
+    }
+}
+
+/* token <p>: the stored token while it is valid for more than
+ * TOKEN_MARGIN_MS, else the server's (which refreshes it when needed). */
+static int cmd_token(const struct opts *o, const char *home)
+{
+    struct agent_config c;
+    struct agent_token t;
+    int rc;
+
+    if (agent_store_load_token(home, o->provider, &t) == HS_OK &&
+        (t.expires_at == 0 || t.expires_at - hs_now_ms() > TOKEN_MARGIN_MS)) {
+        printf("%s\n", t.access_token);
+        hs_wipe(&t, sizeof(t));
+        return 0;
+    }
+    hs_wipe(&t, sizeof(t));
+    if ((rc = need_login(home, &c)) != 0)
+        return rc;
+    if (o->server)
+        snprintf(c.server, sizeof(c.server), "%s", o->server);
+    rc = token_from_server(o, home, &c);
+    hs_wipe(&c, sizeof(c));
+    return rc;
+}
+
+/* disconnect <p>: DELETE /api/providers/{p} (the server deletes and
+ * revokes the tokens and tells the agents), then the local copy. */
+static int cmd_disconnect(const struct opts *o, const char *home)
+{
+    struct agent_config c;
+    char path[96];
+    json_t *res = NULL;
+    long status = 0;
+    int rc;
+
+    if ((rc = need_login(home, &c)) != 0)
+        return rc;
+    if (o->server)
+        snprintf(c.server, sizeof(c.server), "%s", o->server);
+    snprintf(path, sizeof(path), "/api/providers/%s", o->provider);
+    if (api(&c, "DELETE", path, NULL, &status, &res) != HS_OK) {
+        fprintf(stderr, "hs-agent: cannot reach %s\n", c.server);
+        rc = EXIT_RUNTIME;
+    } else if (status == 204 || status == 404) {
+        /* Either way the server holds no token now: neither should we. */
+        enum hs_err drc = agent_store_delete_token(home, o->provider);
+
+        if (status == 204) {
+            printf("disconnected %s\n", o->provider);
+        } else {
+            fprintf(stderr, "hs-agent: %s was not connected\n", o->provider);
+            rc = EXIT_RUNTIME;
+        }
+        if (drc != HS_OK) {
+            fprintf(stderr, "hs-agent: cannot delete the stored %s token\n",
+                    o->provider);
+            rc = EXIT_RUNTIME;
+        }
+    } else if (status == 401) {
+        rc = refused();
+    } else {
+        say_server_error(status, res);
+        rc = EXIT_RUNTIME;
+    }
+    json_decref(res);
+    hs_wipe(&c, sizeof(c));
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -668,17 +886,10 @@ int main(int argc, char **argv)
         return cmd_connect(&o, home);
     if (strcmp(o.cmd, "listen") == 0)
         return cmd_listen(&o, home);
-    if (strcmp(o.cmd, "token") == 0) {
-        struct agent_token t;
-
-        if (agent_store_load_token(home, o.provider, &t) != HS_OK) {
-            fprintf(stderr, "hs-agent: %s is not connected\n", o.provider);
-            return EXIT_RUNTIME;
-        }
-        printf("%s\n", t.access_token);
-        hs_wipe(&t, sizeof(t));
-        return 0;
-    }
+    if (strcmp(o.cmd, "token") == 0)
+        return cmd_token(&o, home);
+    if (strcmp(o.cmd, "disconnect") == 0)
+        return cmd_disconnect(&o, home);
     if (strcmp(o.cmd, "logout") == 0) {
         agent_store_clear(home);
         printf("logged out: removed the API token, key pair and tokens in "
