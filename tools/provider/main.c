@@ -104,6 +104,7 @@ static struct {
     size_t ngrants;
     long refresh_reuse;
     json_t *refreshes, *revoked, *used_rts;
+    json_t *access; /* every access token: [grant, expires_ms] */
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER, .subject = "demo",
        .access_ttl_s = 3600};
 
@@ -403,6 +404,14 @@ static struct grant *grant_of(const char *tok, int prev)
     return NULL;
 }
 
+/* Remembers an access token of grant g until expires_ms. Under P.lock. */
+static void access_issued(const struct grant *g, const char *at)
+{
+    json_object_set_new(P.access, at,
+                        json_pack("[I,I]", (json_int_t)(g - P.grants),
+                                  (json_int_t)g->at_expires_ms));
+}
+
 /* The refresh_token grant (RFC 6749 §6), rotating. */
 static enum MHD_Result refresh(struct MHD_Connection *conn, const char *body)
 {
@@ -449,6 +458,7 @@ static enum MHD_Result refresh(struct MHD_Connection *conn, const char *body)
         snprintf(g->at, sizeof(g->at), "%s", nat);
         g->rotated_ms = now;
         g->at_expires_ms = now + P.access_ttl_s * 1000LL;
+        access_issued(g, nat);
         json_array_append_new(
             P.refreshes,
             json_pack("{s:I,s:I,s:s,s:s,s:s}", "grant",
@@ -490,19 +500,22 @@ static enum MHD_Result revoke(struct MHD_Connection *conn, const char *body)
     return send_json(conn, 200, json_object());
 }
 
-/* A resource: 200 for an access token that is current and live. */
+/* A resource: 200 for an access token of a live grant, until it expires
+ * (a refresh does not end the previous one early, as at most
+ * providers). */
 static enum MHD_Result userinfo(struct MHD_Connection *conn)
 {
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                    "Authorization");
-    struct grant *g = NULL;
-    int ok;
+    json_t *a = NULL;
+    int ok = 0;
 
     pthread_mutex_lock(&P.lock);
     if (auth && strncmp(auth, "Bearer ", 7) == 0)
-        g = grant_of(auth + 7, 0);
-    ok = g && !g->revoked && strcmp(g->at, auth + 7) == 0 &&
-         hs_now_ms() < g->at_expires_ms;
+        a = json_object_get(P.access, auth + 7);
+    if (a)
+        ok = !P.grants[json_integer_value(json_array_get(a, 0))].revoked &&
+             hs_now_ms() < json_integer_value(json_array_get(a, 1));
     pthread_mutex_unlock(&P.lock);
     if (!ok)
         return oauth_error(conn, 401, "invalid_token");
@@ -569,6 +582,7 @@ static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
         snprintf(g->rt, sizeof(g->rt), "%s", rt);
         snprintf(g->scope, sizeof(g->scope), "%s", scope);
         g->at_expires_ms = hs_now_ms() + P.access_ttl_s * 1000LL;
+        access_issued(g, at);
     }
     json_array_append_new(P.issued,
                           json_pack("{s:s,s:s,s:s,s:s}", "access_token", at,
@@ -736,6 +750,7 @@ int main(int argc, char **argv)
     P.refreshes = json_array();
     P.revoked = json_array();
     P.used_rts = json_object();
+    P.access = json_object();
     d = start(&sa);
     if (!d) {
         fprintf(stderr, "hs-demo-provider: cannot listen on %s\n", listen_at);
@@ -778,5 +793,6 @@ int main(int argc, char **argv)
     json_decref(P.refreshes);
     json_decref(P.revoked);
     json_decref(P.used_rts);
+    json_decref(P.access);
     return 0;
 }
