@@ -150,6 +150,15 @@ def remember(stack):
         SECRETS.update([t["access_token"], t["refresh_token"]])
 
 
+def logged(stack, event, **kv):
+    """1 when the stack's log has a line of event with these fields."""
+    want = [b'"event":"%s"' % event.encode()] + [
+        b'"%s":%s' % (k.encode(), json.dumps(v).encode())
+        for k, v in kv.items()]
+    with open(stack.log_path, "rb") as f:
+        return any(all(w in line for w in want) for line in f)
+
+
 def stored_by_agent(agent, provider="demo"):
     """The access token in the agent's store (tokens/<p>.json), which
     `listen` keeps current; `hs-agent token` would ask the server for a
@@ -276,6 +285,7 @@ def test_disconnect_revokes_and_tells_agents(stack):
     hints = [x["hint"] for x in stack.stats()["revoked"]
              if x["token"] in (rt, at)]
     assert hints == ["refresh_token", "access_token"], hints
+    assert logged(stack, "revoke.succeeded", user_id=uid)
     assert userinfo(stack, at) == 401
     assert stack.psql("SELECT count(*) FROM revocations") == "0"
     wait_for(lambda: not os.path.exists(
@@ -385,6 +395,10 @@ def test_provider_500_is_retried_then_refreshed(stack):
         control(stack, fail="none")
     wait_for(lambda: row(stack, uid) == "active|0|", timeout=15 * SLOW,
              what="the refresh after the 500s")
+    # Each outcome is logged, with the user and the reason.
+    assert logged(stack, "refresh.retry", user_id=uid,
+                  reason="provider_error", attempt=1)
+    assert logged(stack, "refresh.succeeded", user_id=uid)
     disconnect(stack, token)
 
 
@@ -451,6 +465,8 @@ def test_invalid_grant_asks_to_reauthorize_then_reconnect_heals(stack):
         control(stack, fail="none")
     # invalid_grant is final at once: one try, no back-off.
     assert row(stack, uid) == "reauth_required|1|invalid_grant"
+    assert logged(stack, "refresh.reauth_required", user_id=uid,
+                  reason="invalid_grant")
     r = api(stack.ingress + "/api/me", token)
     assert {"name": "demo", "status": "reauth_required"}.items() <= \
         r.json()["providers"][0].items(), r.text

@@ -73,10 +73,6 @@ static enum hs_err outbox_event(struct hs_worker *w, const struct hs_event *ev,
     return hs_outbox_add_event(w->pg, HS_TOPIC_TOKENS, key, ev);
 }
 
-/* Finishing transactions retry transient failures in place: the claim
- * is taken, so giving up would leave the flow hanging. */
-#define in_txn hs_worker_txn
-
 struct failure {
     const char *handshake_id;
     const char *provider;
@@ -157,7 +153,9 @@ static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
     struct failure f = {cb->handshake_id, cb->provider, cl->user_id, error,
                         description ? description : "", "exchanging",
                         cl->flow, cl->subject};
-    enum hs_err rc = in_txn(w, fail_txn, &f);
+    /* In place until done: the claim is taken, so giving up would leave
+     * the flow hanging. */
+    enum hs_err rc = hs_worker_txn(w, fail_txn, &f);
 
     hs_log(HS_LOG_WARN, "exchange.failed",
            HS_KV_STR("handshake_id", cb->handshake_id),
@@ -335,7 +333,7 @@ static enum hs_err claim(struct hs_worker *w, const struct hs_event *cb,
                             PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
                             PQgetvalue(res, 0, 4)};
 
-        rc = in_txn(w, fail_txn, &f);
+        rc = hs_worker_txn(w, fail_txn, &f);
         PQclear(res);
         return rc == HS_OK ? HS_ERR_CONFLICT : rc;
     }
@@ -448,7 +446,7 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
         char fp[17];
 
         snprintf(s.user_id, sizeof(s.user_id), "%s", cl.user_id);
-        rc = in_txn(w, success_txn, &s);
+        rc = hs_worker_txn(w, success_txn, &s);
         hs_crypto_fingerprint(tok->access_token, fp);
         hs_log(rc == HS_OK ? HS_LOG_INFO : HS_LOG_ERROR,
                rc == HS_OK ? "exchange.succeeded" : "exchange.store_failed",

@@ -205,14 +205,18 @@ static enum hs_err store_failure(struct hs_worker *w, struct outcome *o)
     enum hs_err rc;
 
     snprintf(backoff, sizeof(backoff), "%d", o->backoff_s);
-    if (o->kind == REFRESHER_RETRY)
-        return hs_pg_query(
+    if (o->kind == REFRESHER_RETRY) {
+        rc = hs_pg_query(
             w->pg,
             "UPDATE provider_tokens SET attempts = attempts + 1, last_error "
             "= $4, refresh_at = now() + make_interval(secs => $5::int), "
             "lease_until = NULL WHERE user_id = $1 AND provider = $2 AND "
-            "generation = $3::bigint",
-            5, p, NULL);
+            "generation = $3::bigint AND status = 'active' RETURNING 1",
+            5, p, &res);
+        o->stored = rc == HS_OK && PQntuples(res) == 1;
+        PQclear(res);
+        return rc;
+    }
     rc = hs_pg_query(w->pg,
                      "UPDATE provider_tokens SET status = 'reauth_required', "
                      "attempts = attempts + 1, last_error = $4, refresh_at = "
