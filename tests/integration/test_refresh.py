@@ -339,16 +339,23 @@ def test_three_refreshers_refresh_each_token_once_per_expiry(stack):
     for x in s["refreshes"]:
         by_grant.setdefault(x["grant"], []).append(x["at_ms"])
     low = (TTL - AHEAD) * 1000 - 300  # earlier would be a second refresh
+    all_gaps = []
     for uid, token in users:
         t = stored_token(stack, token)
         assert userinfo(stack, t["access_token"]) == 200
         times = by_grant[grants[uid]]
         assert len(times) >= 2, (uid, times)
         gaps = [b - a for a, b in zip(times, times[1:])]
+        all_gaps += gaps
         assert min(gaps) >= low, ("refreshed twice for one expiry", gaps)
         assert max(gaps) <= TTL * 1000, ("an expiry was missed", gaps)
         assert now_ms - times[-1] <= TTL * 1000, "the token has expired"
         assert row(stack, uid) == "active|0|"
+    print("  %d connections, 3 refreshers: %d refreshes, gaps %d..%d ms "
+          "(allowed %d..%d), refresh tokens reused: %d" % (
+              len(users), sum(len(by_grant[grants[u]]) for u, _ in users),
+              min(all_gaps), max(all_gaps), low, TTL * 1000,
+              s["refresh_reuse"]), flush=True)
     remember(stack)
     for _, token in users:
         disconnect(stack, token)
@@ -483,6 +490,23 @@ def test_invalid_grant_asks_to_reauthorize_then_reconnect_heals(stack):
     disconnect(stack, token)
 
 
+def test_refresher_checks_its_configuration(stack):
+    prog = os.path.join(stack.bindir, "hs-refresher")
+    r = subprocess.run([prog, "--check-config"], env=stack.env,
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0 and b"configuration ok" in r.stdout, r
+    for var, bad in (("HS_REFRESH_AHEAD", "0"), ("HS_REFRESH_RETRY", "x"),
+                     ("HS_REFRESH_ATTEMPTS", "101"),
+                     ("HS_PROVIDERS", "/nonexistent.json")):
+        e = dict(stack.env, **{var: bad})
+        r = subprocess.run([prog, "--check-config"], env=e,
+                           capture_output=True, timeout=30)
+        lines = r.stderr.decode().strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and var in lines[0], r
+    r = subprocess.run([prog, "--help"], capture_output=True, timeout=30)
+    assert r.returncode == 0 and b"HS_REFRESH_AHEAD" in r.stdout
+
+
 def test_no_secret_in_topics_database_or_logs(stack):
     remember(stack)
     assert SECRETS
@@ -500,5 +524,6 @@ if __name__ == "__main__":
           test_slow_provider_times_out_and_is_retried,
           test_failures_are_not_retried_forever,
           test_invalid_grant_asks_to_reauthorize_then_reconnect_heals,
+          test_refresher_checks_its_configuration,
           test_no_secret_in_topics_database_or_logs],
          extra_env=ENV)
