@@ -148,6 +148,11 @@ void hs_keyring_free(struct hs_keyring *kr)
         sodium_free(kr); /* sodium_free wipes before releasing */
 }
 
+const char *hs_keyring_kid(const struct hs_keyring *kr, size_t i)
+{
+    return i < kr->n ? kr->keys[i].kid : NULL;
+}
+
 const char *hs_keyring_active_kid(const struct hs_keyring *kr)
 {
     return kr->keys[0].kid;
@@ -474,4 +479,18 @@ enum hs_err hs_token_open(const struct hs_keyring *kr, const char *user_id,
     if (rc == HS_OK)
         out[n] = '\0';
     return rc;
+}
+
+enum hs_err hs_audit_keypair(const struct hs_keyring *kr, const char *kid,
+                             unsigned char pk[32], unsigned char sk[64])
+{
+    for (size_t i = 0; i < kr->n; i++) {
+        if (kid && strcmp(kr->keys[i].kid, kid) != 0)
+            continue;
+        return crypto_sign_seed_keypair(pk, sk, kr->keys[i].sub[HS_KEY_AUDIT])
+                   == 0
+                   ? HS_OK
+                   : HS_ERR_INTERNAL;
+    }
+    return HS_ERR_NOTFOUND;
 }

@@ -58,6 +58,8 @@ enum hs_err hs_keyring_new(const char *spec, struct hs_keyring **out,
 void hs_keyring_free(struct hs_keyring *kr);
 /* The active key's id; valid as long as kr. */
 const char *hs_keyring_active_kid(const struct hs_keyring *kr);
+/* The i-th key's id (0 is the active one); NULL past the last. */
+const char *hs_keyring_kid(const struct hs_keyring *kr, size_t i);
 
 /* Seals pt with the active key for use, binding ad. Writes at most
  * ptlen + HS_AEAD_OVERHEAD bytes to out. HS_ERR_TOOBIG if cap is short. */
@@ -85,6 +87,13 @@ enum hs_err hs_token_open(const struct hs_keyring *kr, const char *user_id,
                           const char *provider, const char *kind,
                           const unsigned char *ct, size_t ctlen, char *out,
                           size_t cap) HS_MUST_CHECK;
+
+/* The Ed25519 key pair that signs audit events under key kid (NULL: the
+ * active key): crypto_sign_seed_keypair seeded with that key's
+ * HS_KEY_AUDIT subkey. HS_ERR_NOTFOUND for a kid not in the ring. */
+enum hs_err hs_audit_keypair(const struct hs_keyring *kr, const char *kid,
+                             unsigned char pk[32],
+                             unsigned char sk[64]) HS_MUST_CHECK;
 
 /* Copies the kid of a blob into kid (cap >= HS_KID_MAX + 1). */
 enum hs_err hs_aead_kid(const unsigned char *ct, size_t ctlen, char *kid,

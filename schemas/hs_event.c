@@ -70,7 +70,7 @@ static const struct field fields[] = {
     I("expires_at", expires_at, T_TOK, 0),
     S("scopes", scopes, 0, T_TOK, 0),
     S("token_type", token_type, T_TOK, 0, 0),
-    S("kid", kid, T_CB, 0, T_TOK),
+    S("kid", kid, T_CB, 0, T_TOK | T_AUD),
     B("sealed", sealed, T_CB, T_TOK),
     B("box", box, 0, T_USER),
     S("svc", svc, T_AUD, 0, 0),

@@ -1,0 +1,226 @@
+/* hs_audit: signed audit events (contract in hs_audit.h). */
+#include "hs_audit.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs_log.h"
+
+/* The encoding that is signed: ev without sig. */
+static enum hs_err signed_bytes(const struct hs_event *ev, msgpack_sbuffer *sb)
+{
+    struct hs_event *tmp = malloc(sizeof(*tmp));
+    enum hs_err rc;
+
+    if (!tmp)
+        return HS_ERR_NOMEM;
+    *tmp = *ev;
+    tmp->sig_len = 0;
+    rc = hs_event_encode(tmp, sb);
+    free(tmp);
+    return rc;
+}
+
+enum hs_err hs_audit_sign(struct hs_event *ev, const char *kid,
+                          const unsigned char sk[64])
+{
+    msgpack_sbuffer sb;
+    enum hs_err rc;
+
+    if (ev->type != HS_EV_AUDIT || strlen(kid) >= sizeof(ev->kid))
+        return HS_ERR_INVALID;
+    snprintf(ev->kid, sizeof(ev->kid), "%s", kid);
+    msgpack_sbuffer_init(&sb);
+    rc = signed_bytes(ev, &sb);
+    if (rc == HS_OK) {
+        crypto_sign_detached(ev->sig, NULL, (const unsigned char *)sb.data,
+                             sb.size, sk);
+        ev->sig_len = crypto_sign_BYTES;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+enum hs_err hs_audit_verify(const struct hs_event *ev,
+                            const unsigned char pk[32])
+{
+    msgpack_sbuffer sb;
+    enum hs_err rc;
+
+    if (ev->type != HS_EV_AUDIT || ev->sig_len != crypto_sign_BYTES)
+        return HS_ERR_CRYPTO;
+    msgpack_sbuffer_init(&sb);
+    rc = signed_bytes(ev, &sb);
+    if (rc == HS_OK &&
+        crypto_sign_verify_detached(ev->sig, (const unsigned char *)sb.data,
+                                    sb.size, pk) != 0)
+        rc = HS_ERR_CRYPTO;
+    msgpack_sbuffer_destroy(&sb);
+    return rc == HS_OK ? HS_OK : HS_ERR_CRYPTO;
+}
+
+enum hs_err hs_audit_keys_parse(const char *spec, struct hs_audit_keys *out,
+                                char *err, size_t errlen)
+{
+    struct hs_audit_keys tmp;
+    const char *p = spec;
+
+    memset(&tmp, 0, sizeof(tmp));
+    while (p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        char b64[64];
+        size_t klen = colon ? (size_t)(colon - p) : 0, n = 0;
+
+        if (tmp.n == HS_AUDIT_KEYS_MAX || !colon || klen == 0 || len == 0 ||
+            klen > HS_KID_MAX || len - klen - 1 >= sizeof(b64)) {
+            snprintf(err, errlen, "HS_AUDIT_KEYS: entry %zu: expected "
+                                  "kid:base64url(32 bytes), at most %d",
+                     tmp.n + 1, HS_AUDIT_KEYS_MAX);
+            return HS_ERR_CONFIG;
+        }
+        memcpy(b64, colon + 1, len - klen - 1);
+        b64[len - klen - 1] = '\0';
+        if (hs_b64url_decode(b64, tmp.pk[tmp.n], 32, &n) != HS_OK ||
+            n != 32) {
+            snprintf(err, errlen, "HS_AUDIT_KEYS: entry %zu: the key is not "
+                                  "32 bytes of base64url", tmp.n + 1);
+            return HS_ERR_CONFIG;
+        }
+        memcpy(tmp.kid[tmp.n], p, klen);
+        tmp.n++;
+        p = comma ? comma + 1 : NULL;
+    }
+    *out = tmp;
+    return HS_OK;
+}
+
+enum hs_err hs_audit_keys_from_ring(const struct hs_keyring *kr,
+                                    struct hs_audit_keys *out)
+{
+    unsigned char sk[64];
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    for (i = 0; i < HS_AUDIT_KEYS_MAX; i++) {
+        const char *kid = hs_keyring_kid(kr, i);
+
+        if (!kid)
+            break;
+        if (hs_audit_keypair(kr, kid, out->pk[i], sk) != HS_OK) {
+            sodium_memzero(sk, sizeof(sk));
+            return HS_ERR_INTERNAL;
+        }
+        snprintf(out->kid[i], sizeof(out->kid[i]), "%s", kid);
+    }
+    sodium_memzero(sk, sizeof(sk));
+    out->n = i;
+    return i ? HS_OK : HS_ERR_NOTFOUND;
+}
+
+const unsigned char *hs_audit_keys_find(const struct hs_audit_keys *k,
+                                        const char *kid)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (strcmp(k->kid[i], kid) == 0)
+            return k->pk[i];
+    return NULL;
+}
+
+/* ---- emitting ------------------------------------------------------ */
+
+struct hs_auditor {
+    const struct hs_config *cfg;
+    struct hs_kafka_producer *producer;
+    char svc[32];
+    char kid[HS_KID_MAX + 1];
+    unsigned char sk[64];
+    char topic[128];
+    pthread_mutex_t lock;
+    int64_t seq; /* last assigned */
+};
+
+enum hs_err hs_auditor_new(const struct hs_config *cfg,
+                           const struct hs_keyring *kr, const char *program,
+                           struct hs_kafka_producer *producer,
+                           struct hs_auditor **out)
+{
+    struct hs_auditor *a = calloc(1, sizeof(*a));
+    unsigned char pk[32];
+    char inst[16];
+
+    if (!a)
+        return HS_ERR_NOMEM;
+    a->cfg = cfg;
+    a->producer = producer;
+    snprintf(a->kid, sizeof(a->kid), "%s", hs_keyring_active_kid(kr));
+    if (hs_random_token(6, inst, sizeof(inst)) != HS_OK ||
+        strlen(program) + 1 + strlen(inst) >= sizeof(a->svc) ||
+        hs_audit_keypair(kr, a->kid, pk, a->sk) != HS_OK ||
+        !hs_config_topic(cfg, HS_TOPIC_AUDIT, a->topic, sizeof(a->topic))) {
+        hs_auditor_free(a);
+        return HS_ERR_INTERNAL;
+    }
+    snprintf(a->svc, sizeof(a->svc), "%s/%s", program, inst);
+    pthread_mutex_init(&a->lock, NULL);
+    *out = a;
+    return HS_OK;
+}
+
+void hs_auditor_free(struct hs_auditor *a)
+{
+    if (!a)
+        return;
+    sodium_memzero(a->sk, sizeof(a->sk));
+    free(a);
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+enum hs_err hs_audit_emit(struct hs_auditor *a, const struct hs_audit_step *s)
+{
+    struct hs_event *ev = calloc(1, sizeof(*ev));
+    msgpack_sbuffer sb;
+    const char *key;
+    enum hs_err rc;
+
+    if (!ev)
+        return HS_ERR_NOMEM;
+    hs_event_init(ev, HS_EV_AUDIT, a->cfg->env, hs_now_ms());
+    copy(ev->svc, sizeof(ev->svc), a->svc);
+    copy(ev->action, sizeof(ev->action), s->action);
+    copy(ev->outcome, sizeof(ev->outcome), s->outcome);
+    copy(ev->reason, sizeof(ev->reason), s->reason);
+    copy(ev->handshake_id, sizeof(ev->handshake_id), s->handshake_id);
+    copy(ev->user_id, sizeof(ev->user_id), s->user_id);
+    copy(ev->provider, sizeof(ev->provider), s->provider);
+    copy(ev->client_ip, sizeof(ev->client_ip), s->client_ip);
+    copy(ev->user_agent, sizeof(ev->user_agent), s->user_agent);
+    if (s->token && s->token[0])
+        hs_crypto_fingerprint(s->token, ev->fingerprint);
+    pthread_mutex_lock(&a->lock);
+    ev->seq = ++a->seq;
+    pthread_mutex_unlock(&a->lock);
+    msgpack_sbuffer_init(&sb);
+    rc = hs_audit_sign(ev, a->kid, a->sk);
+    if (rc == HS_OK)
+        rc = hs_event_encode(ev, &sb);
+    key = ev->user_id[0] ? ev->user_id : ev->handshake_id;
+    if (rc == HS_OK)
+        rc = hs_kafka_produce_acked(a->producer, a->topic, key, strlen(key),
+                                    sb.data, sb.size);
+    if (rc != HS_OK)
+        hs_log(HS_LOG_ERROR, "audit.write_failed",
+               HS_KV_STR("action", ev->action), HS_KV_INT("seq", ev->seq),
+               HS_KV_STR("reason", hs_strerror(rc)));
+    msgpack_sbuffer_destroy(&sb);
+    free(ev);
+    return rc;
+}

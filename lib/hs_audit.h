@@ -1,0 +1,94 @@
+/*
+ * hs_audit: the signed audit trail (SPEC §4 hs.audit, SECURITY.md 38).
+ *
+ * An audit event (hs_event type audit) names its producer in `svc`:
+ * "<program>/<instance>", the instance 8 random base64url characters drawn
+ * at start, so every process is a producer of its own, and `seq` counts
+ * that producer's events from 1. `sig` is an Ed25519 signature
+ * (hs_audit_keypair: seeded from the HS_KEY_AUDIT subkey of the key named
+ * by `kid`) over the event's msgpack encoding without `sig`: the encoder
+ * writes keys in one fixed order, so a verifier decodes, re-encodes
+ * without `sig` and checks. A changed byte either breaks the decoding or
+ * the signature.
+ *
+ * hs_audit_emit assigns the next seq, signs and produces to hs.audit (key:
+ * user id, else handshake id) and waits for acks=all: a caller reports its
+ * action as done only once this returned HS_OK. A failed produce leaves a
+ * gap in seq (logged as audit.write_failed with the seq), which
+ * hs-replay --verify reports: the action it would have recorded was not
+ * reported as done.
+ *
+ * Public keys for verifiers: HS_AUDIT_KEYS "kid:base64url(32 bytes),..."
+ * (hs_audit_keys_parse); hs-replay --print-keys derives them from
+ * HS_SECRET_KEYS.
+ */
+#ifndef HS_AUDIT_H
+#define HS_AUDIT_H
+
+#include <stddef.h>
+
+#include "hs_config.h"
+#include "hs_crypto.h"
+#include "hs_event.h"
+#include "hs_kafka.h"
+
+/* ---- pure ------------------------------------------------------------ */
+
+/* Signs ev (type audit) in place: sets kid and sig. */
+enum hs_err hs_audit_sign(struct hs_event *ev, const char *kid,
+                          const unsigned char sk[64]) HS_MUST_CHECK;
+/* HS_OK when ev's sig verifies under pk; HS_ERR_CRYPTO otherwise
+ * (also when it has no sig). */
+enum hs_err hs_audit_verify(const struct hs_event *ev,
+                            const unsigned char pk[32]) HS_MUST_CHECK;
+
+#define HS_AUDIT_KEYS_MAX 8
+
+struct hs_audit_keys {
+    size_t n;
+    char kid[HS_AUDIT_KEYS_MAX][HS_KID_MAX + 1];
+    unsigned char pk[HS_AUDIT_KEYS_MAX][32];
+};
+
+/* Parses "kid:base64url(32 bytes),..." into *out; HS_ERR_CONFIG (err
+ * says which entry) otherwise. */
+enum hs_err hs_audit_keys_parse(const char *spec, struct hs_audit_keys *out,
+                                char *err, size_t errlen) HS_MUST_CHECK;
+/* Every key of the ring as public keys. */
+enum hs_err hs_audit_keys_from_ring(const struct hs_keyring *kr,
+                                    struct hs_audit_keys *out) HS_MUST_CHECK;
+/* The public key of kid, or NULL. */
+const unsigned char *hs_audit_keys_find(const struct hs_audit_keys *k,
+                                        const char *kid);
+
+/* ---- emitting ------------------------------------------------------ */
+
+/* One step, as the caller knows it. NULL and "" are absent. token is
+ * fingerprinted (hs_crypto_fingerprint), never copied. */
+struct hs_audit_step {
+    const char *action;  /* "handshake.started", ... */
+    const char *outcome; /* "ok", "failed", "rejected" */
+    const char *reason;
+    const char *handshake_id;
+    const char *user_id;
+    const char *provider;
+    const char *client_ip;
+    const char *user_agent;
+    const char *token;
+};
+
+struct hs_auditor;
+
+/* program: "hs-ingress"... The auditor signs with the ring's active key.
+ * Thread-safe after creation. */
+enum hs_err hs_auditor_new(const struct hs_config *cfg,
+                           const struct hs_keyring *kr, const char *program,
+                           struct hs_kafka_producer *producer,
+                           struct hs_auditor **out) HS_MUST_CHECK;
+void hs_auditor_free(struct hs_auditor *a);
+
+/* Builds, signs and produces one audit event; HS_OK once acknowledged. */
+enum hs_err hs_audit_emit(struct hs_auditor *a,
+                          const struct hs_audit_step *s) HS_MUST_CHECK;
+
+#endif
