@@ -52,6 +52,12 @@ enum hs_err hs_worker_txn(struct hs_worker *w, hs_worker_txn_fn fn,
     }
 }
 
+void hs_worker_audit(struct hs_worker *w, const struct hs_audit_step *s)
+{
+    if (w->audit && hs_audit_emit(w->audit, s) != HS_OK)
+        return; /* logged by hs_audit_emit */
+}
+
 static void pack_str(msgpack_packer *pk, const char *s)
 {
     msgpack_pack_str(pk, strlen(s));
@@ -210,6 +216,7 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     if (hs_pg_new(cfg.pg_url, &w.pg, err, sizeof(err)) != HS_OK ||
         hs_pg_migrate(w.pg, err, sizeof(err)) != HS_OK ||
         hs_kafka_producer_new(&cfg, &w.producer, err, sizeof(err)) != HS_OK ||
+        hs_auditor_new(&cfg, w.kr, d->svc, w.producer, &w.audit) != HS_OK ||
         (d->topic && hs_kafka_consumer_new(&cfg, d->group, topics, 1, &c, err,
                                            sizeof(err)) != HS_OK)) {
         hs_log(HS_LOG_ERROR, "worker.start_failed", HS_KV_STR("reason", err));
@@ -233,6 +240,7 @@ out:
     hs_kafka_consumer_free(c);
     if (d->cleanup)
         d->cleanup(&w);
+    hs_auditor_free(w.audit);
     hs_kafka_producer_free(w.producer);
     hs_pg_free(w.pg);
     hs_keyring_free(w.kr);

@@ -24,6 +24,7 @@
 #include <msgpack.h>
 #include <stddef.h>
 
+#include "hs_audit.h"
 #include "hs_config.h"
 #include "hs_crypto.h"
 #include "hs_kafka.h"
@@ -34,6 +35,7 @@ struct hs_worker {
     struct hs_keyring *kr;
     struct hs_pg *pg;
     struct hs_kafka_producer *producer;
+    struct hs_auditor *audit; /* hs.audit (hs_audit.h) */
     void *arg; /* the program's own state */
 };
 
@@ -67,6 +69,11 @@ int hs_worker_running(void);
 typedef enum hs_err (*hs_worker_txn_fn)(struct hs_worker *w, void *arg);
 enum hs_err hs_worker_txn(struct hs_worker *w, hs_worker_txn_fn fn,
                           void *arg);
+
+/* Records one step on hs.audit once the effect is durable. A failure is
+ * logged (audit.write_failed) and leaves a gap hs-replay --verify
+ * reports; the effect stands. */
+void hs_worker_audit(struct hs_worker *w, const struct hs_audit_step *s);
 
 /* Encodes a DLQ record of m into out (msgpack). */
 enum hs_err hs_worker_dlq_encode(const struct hs_kafka_msg *m,

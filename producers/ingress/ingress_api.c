@@ -423,6 +423,12 @@ enum MHD_Result ingress_api_disconnect(const struct ingress *in,
         return ingress_respond_unavailable(conn, r);
     if (!found)
         return not_connected(conn, r, provider);
+    {
+        struct hs_audit_step s = {"provider.disconnected", "ok", NULL, NULL,
+                                  user_id, provider, NULL, NULL, NULL};
+
+        ingress_audit(in, conn, &s);
+    }
     hs_log(HS_LOG_INFO, "provider.disconnected", HS_KV_STR("user_id", user_id),
            HS_KV_STR("provider", provider));
     return ingress_respond_no_content(conn, r);

@@ -294,6 +294,23 @@ enum MHD_Result ingress_callback(const struct ingress *in,
                                       r->nparams,
                                       ingress_req_cookies(conn), hs_now_ms(),
                                       res);
+    {
+        struct hs_audit_step s = {
+            res->status == 302 ? "callback.received"
+            : res->status == 503 ? "callback.emit_failed"
+                                 : "callback.rejected",
+            res->status == 302 ? "ok"
+            : res->status == 503 ? "failed"
+                                 : "rejected",
+            res->status == 302 ? (ingress_param_get(r->params, r->nparams,
+                                                    "error")
+                                      ? "provider_error"
+                                      : "code")
+                               : res->reason,
+            res->handshake_id, NULL, provider, NULL, NULL, NULL};
+
+        ingress_audit(in, conn, &s);
+    }
     if (res->status == 302) {
         hs_log(HS_LOG_INFO, "callback.received",
                HS_KV_STR("handshake_id", res->handshake_id),

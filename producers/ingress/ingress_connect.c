@@ -382,6 +382,14 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
     }
     if (flow == HS_FLOW_CONNECT)
         remember_set(in, r, bind, st.subject, now);
+    {
+        struct hs_audit_step s = {"handshake.started", "ok",
+                                  hs_flow_name(flow), st.handshake_id,
+                                  flow == HS_FLOW_CONNECT ? st.subject : NULL,
+                                  prov->name, NULL, NULL, NULL};
+
+        ingress_audit(in, conn, &s);
+    }
     hs_log(HS_LOG_INFO, "handshake.started",
            HS_KV_STR("handshake_id", st.handshake_id),
            HS_KV_STR("provider", prov->name),

@@ -91,6 +91,33 @@ static struct MHD_Response *from_text(char *text)
     return resp;
 }
 
+void ingress_audit(const struct ingress *in, struct MHD_Connection *conn,
+                   struct hs_audit_step *s)
+{
+    const union MHD_ConnectionInfo *ci;
+    char ip[INET6_ADDRSTRLEN] = "";
+
+    if (!in->audit)
+        return;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+                      ip, sizeof(ip));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6,
+                      &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,
+                      sizeof(ip));
+    }
+    s->client_ip = ip;
+    s->user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                "User-Agent");
+    if (hs_audit_emit(in->audit, s) != HS_OK)
+        return; /* logged by hs_audit_emit; a gap hs-replay reports */
+}
+
 enum hs_err ingress_req_set_cookie(struct ingress_req *r, const char *value)
 {
     /* Allocated only when set: a parked long poll stays small. */

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hs_audit.h"
 #include "hs_config.h"
 #include "hs_crypto.h"
 #include "hs_kafka.h"
@@ -47,6 +48,7 @@ struct ingress {
     struct hs_kafka_producer *producer;
     struct hs_pg_pool *pool;
     struct ingress_waits *waits; /* long polls */
+    struct hs_auditor *audit;    /* hs.audit; NULL: none (unit tests) */
     int https; /* HS_PUBLIC_URL is https: __Host- cookies, Secure */
     struct MHD_Daemon *daemon;
 };
@@ -142,6 +144,12 @@ enum hs_err ingress_pg_query(const struct ingress *in, const char *sql, int n,
 enum hs_err ingress_redirect_uri(const struct ingress *in, const char *route,
                                  const char *provider, char *out,
                                  size_t cap) HS_MUST_CHECK;
+
+/* Records one step on hs.audit (hs_audit.h) with the request's client IP
+ * and User-Agent; a no-op without an auditor. A failure is logged
+ * (audit.write_failed) and leaves a gap that hs-replay --verify reports. */
+void ingress_audit(const struct ingress *in, struct MHD_Connection *conn,
+                   struct hs_audit_step *s);
 
 /* 503 {"error":"unavailable"}: the JSON routes' answer when the database
  * cannot be reached. */

@@ -129,6 +129,8 @@ int main(int argc, char **argv)
     if (hs_pg_pool_new(cfg.pg_url, cfg.threads, &in.pool, err,
                        sizeof(err)) != HS_OK ||
         hs_kafka_producer_new(&cfg, &in.producer, err, sizeof(err)) != HS_OK ||
+        hs_auditor_new(&cfg, kr, "hs-ingress", in.producer, &in.audit) !=
+            HS_OK ||
         ingress_waits_start(cfg.pg_url, (size_t)cfg.longpoll_max, &in.waits,
                             err, sizeof(err)) != HS_OK) {
         hs_log(HS_LOG_ERROR, "ingress.start_failed", HS_KV_STR("reason", err));
@@ -152,6 +154,7 @@ int main(int argc, char **argv)
 out_services:
     ingress_waits_stop(in.waits); /* when the daemon did not start */
     ingress_waits_free(in.waits);
+    hs_auditor_free(in.audit);
     hs_kafka_producer_free(in.producer);
     hs_pg_pool_free(in.pool);
 out:

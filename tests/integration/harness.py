@@ -225,7 +225,8 @@ class Stack:
         """Every place a secret must never be: the topics, a database
         dump, the services' logs and PostgreSQL's statement log."""
         blobs = {t: self.kcat_raw(t) for t in ("hs.callbacks", "hs.tokens",
-                                                "hs.me", "hs.dlq")}
+                                                "hs.me", "hs.dlq",
+                                                "hs.audit")}
         blobs["pg_dump"] = subprocess.run(
             ["pg_dump", self.pg], capture_output=True, timeout=60).stdout
         with open(self.log_path, "rb") as f:

@@ -296,6 +296,7 @@ def test_no_secret_in_topics_database_or_logs(stack):
     assert len(secrets) > 10
     blobs = stack.secret_blobs()
     assert blobs["hs.callbacks"] and blobs["hs.tokens"] and blobs["hs.me"]
+    assert blobs["hs.audit"].count(b"exchange.succeeded") >= 3
     assert b"provider_tokens" in blobs["pg_dump"]
     stack.assert_no_secret(secrets)
 

@@ -136,6 +136,14 @@ enum hs_err broadcaster_handle(struct hs_worker *w,
         sent++;
     }
     rc = hs_kafka_flush(w->producer, w->cfg->kafka_timeout_ms);
+    if (rc == HS_OK) {
+        struct hs_audit_step s = {"broadcast.sent", "ok",
+                                  hs_event_type_name(ev->type),
+                                  ev->handshake_id, ev->user_id,
+                                  ev->provider, NULL, NULL, NULL};
+
+        hs_worker_audit(w, &s);
+    }
     if (rc == HS_OK)
         hs_log(HS_LOG_INFO, "broadcast.sent",
                HS_KV_STR("type", hs_event_type_name(ev->type)),

@@ -160,6 +160,13 @@ static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
     hs_log(HS_LOG_WARN, "exchange.failed",
            HS_KV_STR("handshake_id", cb->handshake_id),
            HS_KV_STR("provider", cb->provider), HS_KV_STR("reason", error));
+    if (rc == HS_OK) {
+        struct hs_audit_step s = {"exchange.failed", "failed", error,
+                                  cb->handshake_id, cl->user_id,
+                                  cb->provider, NULL, NULL, NULL};
+
+        hs_worker_audit(w, &s);
+    }
     return rc;
 }
 
@@ -454,6 +461,14 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
                HS_KV_STR("provider", cb->provider),
                HS_KV_STR("fingerprint", fp),
                HS_KV_STR("reason", rc == HS_OK ? NULL : hs_strerror(rc)));
+        if (rc == HS_OK) {
+            struct hs_audit_step a = {"exchange.succeeded", "ok",
+                                      cl.flow, cb->handshake_id, s.user_id,
+                                      cb->provider, NULL, NULL,
+                                      tok->access_token};
+
+            hs_worker_audit(w, &a);
+        }
         if (rc == HS_ERR_CONFLICT)
             rc = HS_OK; /* already failed as interrupted: final */
         else if (rc != HS_OK && !hs_err_is_retriable(rc))

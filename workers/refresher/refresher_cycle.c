@@ -318,10 +318,21 @@ static enum refresher_outcome call_refresh(struct hs_worker *w,
     return out;
 }
 
-static void log_outcome(const struct outcome *o, const struct exchange_token *tok)
+static void log_outcome(struct hs_worker *w, const struct outcome *o,
+                        const struct exchange_token *tok)
 {
+    static const char *const action[] = {"token.refreshed", "refresh.failed",
+                                         "reauth.required"};
+    struct hs_audit_step s = {action[o->kind],
+                              o->kind == REFRESHER_OK ? "ok" : "failed",
+                              o->error, NULL, o->l->user_id, o->l->provider,
+                              NULL, NULL,
+                              o->kind == REFRESHER_OK ? tok->access_token
+                                                      : NULL};
     char fp[17] = "";
 
+    if (o->stored)
+        hs_worker_audit(w, &s);
     if (!o->stored) {
         hs_log(HS_LOG_WARN, "refresh.superseded",
                HS_KV_STR("user_id", o->l->user_id),
@@ -393,7 +404,7 @@ static int refresh_one(struct hs_worker *w)
                HS_KV_STR("provider", l->provider));
         got = -1;
     } else {
-        log_outcome(&o, tok);
+        log_outcome(w, &o, tok);
     }
 out:
     if (l)
@@ -512,6 +523,11 @@ static int revoke_one(struct hs_worker *w)
     if (done || attempts + 1 >= w->cfg->refresh_attempts) {
         rc = hs_pg_query(w->pg, "DELETE FROM revocations WHERE id = "
                                 "$1::bigint", 1, p, NULL);
+        struct hs_audit_step s = {
+            done ? "token.revoked" : "revoke.failed", done ? "ok" : "failed",
+            done ? NULL : error, NULL, user_id, provider, NULL, NULL, NULL};
+
+        hs_worker_audit(w, &s);
         hs_log(done ? HS_LOG_INFO : HS_LOG_WARN,
                done ? (prov && prov->revoke_url[0] ? "revoke.succeeded"
                                                    : "revoke.unsupported")
