@@ -227,6 +227,12 @@ enum MHD_Result ingress_loopback_authorize(const struct ingress *in,
         return authorized_page(conn, r, rq->name, MHD_HTTP_CONFLICT);
     if (rc != HS_OK)
         return ingress_unavailable_page(conn, r);
+    {
+        struct hs_audit_step s = {"loopback.authorized", "ok", rq->name,
+                                  row->id, NULL, NULL, NULL, NULL, NULL};
+
+        ingress_audit(in, conn, &s);
+    }
     hs_log(HS_LOG_INFO, "loopback.authorized",
            HS_KV_STR("handshake_id", row->id),
            HS_KV_STR("requester", rq->name),
@@ -275,6 +281,17 @@ enum MHD_Result ingress_loopback_redeem(const struct ingress *in,
         return ingress_respond_unavailable(conn, r);
     }
     outcome = PQgetvalue(res, 0, 0);
+    {
+        struct hs_audit_step s = {
+            strcmp(outcome, "ok") == 0 ? "api_token.issued"
+                                       : "loopback.redeem_refused",
+            strcmp(outcome, "ok") == 0 ? "ok" : "rejected",
+            strcmp(outcome, "ok") == 0 ? "loopback" : outcome, NULL,
+            strcmp(outcome, "ok") == 0 ? PQgetvalue(res, 0, 1) : NULL, NULL,
+            NULL, NULL, NULL};
+
+        ingress_audit(in, conn, &s);
+    }
     if (strcmp(outcome, "ok") == 0) {
         hs_log(HS_LOG_INFO, "loopback.redeemed",
                HS_KV_STR("user_id", PQgetvalue(res, 0, 1)),

@@ -146,6 +146,14 @@ static enum MHD_Result poll_route(const struct ingress *in,
                 ingress_wait_disarm(in->waits, &r->waiter);
             if (rc != HS_OK)
                 return ingress_respond_unavailable(conn, r);
+            if (pr.outcome == O_COMPLETE) {
+                /* The poll handed out an API token. */
+                struct hs_audit_step s = {"api_token.issued", "ok", kind,
+                                          NULL, pr.user_id, pr.provider,
+                                          NULL, NULL, NULL};
+
+                ingress_audit(in, conn, &s);
+            }
             ret = fn(conn, r, &pr);
             hs_wipe(&pr, sizeof(pr));
             return ret;
@@ -354,6 +362,12 @@ enum MHD_Result ingress_poll_session_new(const struct ingress *in,
         hs_wipe(sid, sizeof(sid));
         hs_wipe(transit, sizeof(transit));
         return ingress_respond_unavailable(conn, r);
+    }
+    {
+        struct hs_audit_step s = {"session.created", "ok", NULL, NULL, NULL,
+                                  NULL, NULL, NULL, NULL};
+
+        ingress_audit(in, conn, &s);
     }
     hs_log(HS_LOG_INFO, "session.created", HS_KV_STR("request_id",
                                                       r->request_id));
