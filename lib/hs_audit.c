@@ -133,6 +133,17 @@ const unsigned char *hs_audit_keys_find(const struct hs_audit_keys *k,
 
 /* ---- emitting ------------------------------------------------------ */
 
+/* Events whose produce failed, kept (encoded, signed, their seq taken)
+ * and sent again before the next new event, so a Kafka outage leaves no
+ * gap unless the process dies or more than this many pile up. */
+#define PENDING_MAX 1024
+
+struct pending {
+    char key[32];
+    void *buf;
+    size_t len;
+};
+
 struct hs_auditor {
     const struct hs_config *cfg;
     struct hs_kafka_producer *producer;
@@ -142,6 +153,10 @@ struct hs_auditor {
     char topic[128];
     pthread_mutex_t lock;
     int64_t seq; /* last assigned */
+    pthread_mutex_t plock; /* pending */
+    struct pending pending[PENDING_MAX];
+    size_t npending;
+    long dropped;
 };
 
 enum hs_err hs_auditor_new(const struct hs_config *cfg,
@@ -167,6 +182,7 @@ enum hs_err hs_auditor_new(const struct hs_config *cfg,
     }
     snprintf(a->svc, sizeof(a->svc), "%s/%s", program, inst);
     pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->plock, NULL);
     *out = a;
     return HS_OK;
 }
@@ -175,8 +191,55 @@ void hs_auditor_free(struct hs_auditor *a)
 {
     if (!a)
         return;
+    if (a->npending)
+        hs_log(HS_LOG_ERROR, "audit.unsent", HS_KV_INT("events",
+                                                        (long)a->npending));
+    for (size_t i = 0; i < a->npending; i++)
+        free(a->pending[i].buf);
     sodium_memzero(a->sk, sizeof(a->sk));
     free(a);
+}
+
+/* Sends what failed before, oldest first; stops at the first failure. */
+static void flush_pending(struct hs_auditor *a)
+{
+    pthread_mutex_lock(&a->plock);
+    while (a->npending) {
+        struct pending *p = &a->pending[0];
+
+        if (hs_kafka_produce_acked(a->producer, a->topic, p->key,
+                                   strlen(p->key), p->buf, p->len) != HS_OK)
+            break;
+        free(p->buf);
+        memmove(a->pending, a->pending + 1,
+                (a->npending - 1) * sizeof(a->pending[0]));
+        a->npending--;
+        hs_log(HS_LOG_INFO, "audit.resent");
+    }
+    pthread_mutex_unlock(&a->plock);
+}
+
+/* Keeps a copy of an event that could not be sent. */
+static void keep_pending(struct hs_auditor *a, const char *key,
+                         const msgpack_sbuffer *sb, int64_t seq)
+{
+    void *buf = malloc(sb->size);
+
+    pthread_mutex_lock(&a->plock);
+    if (buf && a->npending < PENDING_MAX) {
+        struct pending *p = &a->pending[a->npending++];
+
+        memcpy(buf, sb->data, sb->size);
+        snprintf(p->key, sizeof(p->key), "%s", key);
+        p->buf = buf;
+        p->len = sb->size;
+        buf = NULL;
+    } else {
+        a->dropped++;
+        hs_log(HS_LOG_ERROR, "audit.dropped", HS_KV_INT("seq", seq));
+    }
+    pthread_mutex_unlock(&a->plock);
+    free(buf);
 }
 
 static void copy(char *dst, size_t cap, const char *src)
@@ -213,9 +276,13 @@ enum hs_err hs_audit_emit(struct hs_auditor *a, const struct hs_audit_step *s)
     if (rc == HS_OK)
         rc = hs_event_encode(ev, &sb);
     key = ev->user_id[0] ? ev->user_id : ev->handshake_id;
-    if (rc == HS_OK)
+    if (rc == HS_OK) {
+        flush_pending(a);
         rc = hs_kafka_produce_acked(a->producer, a->topic, key, strlen(key),
                                     sb.data, sb.size);
+        if (rc != HS_OK)
+            keep_pending(a, key, &sb, ev->seq);
+    }
     if (rc != HS_OK)
         hs_log(HS_LOG_ERROR, "audit.write_failed",
                HS_KV_STR("action", ev->action), HS_KV_INT("seq", ev->seq),

@@ -12,11 +12,12 @@
  * the signature.
  *
  * hs_audit_emit assigns the next seq, signs and produces to hs.audit (key:
- * user id, else handshake id) and waits for acks=all: a caller reports its
- * action as done only once this returned HS_OK. A failed produce leaves a
- * gap in seq (logged as audit.write_failed with the seq), which
- * hs-replay --verify reports: the action it would have recorded was not
- * reported as done.
+ * user id, else handshake id) and waits for acks=all. An event whose
+ * produce failed (logged as audit.write_failed with its seq) is kept, up to
+ * 1024, and sent again before the next new one, so an outage leaves no gap
+ * in seq unless the process dies meanwhile (audit.unsent at exit) or the
+ * backlog overflows (audit.dropped): those gaps hs-replay --verify
+ * reports.
  *
  * Public keys for verifiers: HS_AUDIT_KEYS "kid:base64url(32 bytes),..."
  * (hs_audit_keys_parse); hs-replay --print-keys derives them from
