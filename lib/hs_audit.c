@@ -203,6 +203,8 @@ void hs_auditor_free(struct hs_auditor *a)
 /* Sends what failed before, oldest first; stops at the first failure. */
 static void flush_pending(struct hs_auditor *a)
 {
+    if (!a)
+        return;
     pthread_mutex_lock(&a->plock);
     while (a->npending) {
         struct pending *p = &a->pending[0];
@@ -240,6 +242,11 @@ static void keep_pending(struct hs_auditor *a, const char *key,
     }
     pthread_mutex_unlock(&a->plock);
     free(buf);
+}
+
+void hs_audit_flush(struct hs_auditor *a)
+{
+    flush_pending(a);
 }
 
 static void copy(char *dst, size_t cap, const char *src)

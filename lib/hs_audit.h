@@ -88,6 +88,10 @@ enum hs_err hs_auditor_new(const struct hs_config *cfg,
                            struct hs_auditor **out) HS_MUST_CHECK;
 void hs_auditor_free(struct hs_auditor *a);
 
+/* Sends the events kept after a failed produce (the main loops call it
+ * every 100 ms; cheap when there are none). */
+void hs_audit_flush(struct hs_auditor *a);
+
 /* Builds, signs and produces one audit event; HS_OK once acknowledged. */
 enum hs_err hs_audit_emit(struct hs_auditor *a,
                           const struct hs_audit_step *s) HS_MUST_CHECK;

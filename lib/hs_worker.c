@@ -233,6 +233,7 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
             process(&w, d, c, &m);
         if (d->idle)
             d->idle(&w);
+        hs_audit_flush(w.audit);
     }
     hs_log(HS_LOG_INFO, "worker.stopping");
     rc = 0;

@@ -147,6 +147,7 @@ int main(int argc, char **argv)
         struct timespec ts = {0, 100 * 1000 * 1000};
 
         nanosleep(&ts, NULL);
+        hs_audit_flush(in.audit);
     }
     hs_log(HS_LOG_INFO, "ingress.stopping");
     ingress_http_stop(&in);

@@ -349,9 +349,27 @@ def run_tests(tests, stack):
     return passed, failed
 
 
-def main(tests, setup=None, **stack_kw):
+def audit_verified(stack):
+    """hs-replay --verify over the whole audit trail the suite left: every
+    signature good, no producer's seq missing or repeated."""
+    prog = os.path.join(stack.bindir, "hs-replay")
+    if not os.path.exists(prog):
+        return True
+    time.sleep(1)  # events of the last steps still on their way
+    r = subprocess.run([prog, "--brokers", stack.kafka, "--verify",
+                        "--format", "jsonl"], env=stack.env,
+                       capture_output=True, timeout=300)
+    if r.returncode == 0 and b"Sanitizer" not in r.stderr:
+        return True
+    print("FAIL hs-replay --verify on the suite's audit trail:")
+    print(r.stderr.decode("utf-8", "replace")[-3000:])
+    return False
+
+
+def main(tests, setup=None, verify_audit=True, **stack_kw):
     """Runs tests on one Stack; setup(stack_kw) may start what the stack
-    needs first and returns a cleanup function."""
+    needs first and returns a cleanup function. verify_audit: the suite's
+    audit trail must pass hs-replay --verify."""
     bindir = sys.argv[1]
     if not shutil.which("kcat") or not shutil.which("psql"):
         print("kcat and psql are required (scripts/setup installs them)")
@@ -361,6 +379,8 @@ def main(tests, setup=None, **stack_kw):
         stack = Stack(bindir, **stack_kw)
         try:
             passed, failed = run_tests(tests, stack)
+            if verify_audit and not audit_verified(stack):
+                failed += 1
         finally:
             stack.stop()
     finally:
