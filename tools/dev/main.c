@@ -529,13 +529,24 @@ int main(int argc, char **argv)
             {"hs.callbacks", 6}, {"hs.tokens", 6}, {"hs.me", 6},
             {"hs.audit", 3}, {"hs.dlq", 1}};
         const char *prefix = getenv("HS_TOPIC_PREFIX");
+        /* The mock keeps about 5 MB per partition (older batches go):
+         * the replay benchmark asks for enough audit partitions. */
+        const char *ap = getenv("HS_DEV_AUDIT_PARTITIONS");
+        long audit_parts = ap ? strtol(ap, NULL, 10) : 3;
 
+        if (audit_parts < 1 || audit_parts > 1024) {
+            die("HS_DEV_AUDIT_PARTITIONS: expected 1 to 1024");
+            goto out;
+        }
         for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
             char t[128];
+            int parts = strcmp(topics[i].name, "hs.audit") == 0
+                            ? (int)audit_parts
+                            : topics[i].parts;
 
             snprintf(t, sizeof(t), "%s%s", prefix ? prefix : "",
                      topics[i].name);
-            if (rd_kafka_mock_topic_create(mc, t, topics[i].parts, 3)) {
+            if (rd_kafka_mock_topic_create(mc, t, parts, 3)) {
                 die("cannot create the topics");
                 goto out;
             }

@@ -412,6 +412,9 @@ static int run_replay(struct run *r)
         rd_kafka_conf_set(conf, "group.id", "hs-replay", NULL, 0) ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0) ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0) ||
+        /* librdkafka's prefetch is the bulk of our memory: bound it. */
+        rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "8192", NULL,
+                          0) ||
         apply_opts(conf) != 0) {
         fprintf(stderr, "hs-replay: bad Kafka settings (HS_KAFKA_OPTS?)\n");
         rd_kafka_conf_destroy(conf);
