@@ -57,6 +57,14 @@ def test_flows_leave_a_verified_trail_in_order(stack):
     assert r.status == 302
     hid = r.location.rsplit("/", 1)[1]
     assert agent.finish(p)[0] == 0
+    # A sign-up.
+    signer = stack.agent()
+    p, url, _ = signer.start_login("demo")
+    b = Browser()
+    r = b.get(Browser().get(browser_to_provider(b, url)).location)
+    assert r.status == 302, (r.status, r.text)
+    sid = r.location.rsplit("/", 1)[1]
+    assert signer.finish(p)[0] == 0
     # A refused callback (a forged state).
     assert Browser().get(stack.ingress + "/no-auth/provider-token/demo?"
                          "code=x&state=forged").status == 400
@@ -74,6 +82,16 @@ def test_flows_leave_a_verified_trail_in_order(stack):
         "handshake.started", "callback.received", "exchange.succeeded"], \
         actions_of(evs, hid)
     assert "broadcast.sent" in actions_of(evs, hid)
+    assert actions_of(evs, sid)[:3] == [
+        "handshake.started", "callback.received", "exchange.succeeded"], \
+        actions_of(evs, sid)
+    assert set(actions_of(evs, sid)[3:]) <= {"broadcast.sent"}
+    mine = {e["action"]: e for e in evs if e.get("handshake_id") == sid}
+    assert mine["handshake.started"]["reason"] == "signup", mine
+    user = mine["exchange.succeeded"]["user_id"]
+    issued = [e for e in evs if e["action"] == "api_token.issued" and
+              e.get("user_id") == user]
+    assert [e["reason"] for e in issued] == ["signup"], issued
     acts = {e["action"] for e in evs}
     for a in ("callback.rejected", "token.refreshed", "provider.disconnected",
               "token.revoked"):
@@ -96,13 +114,16 @@ def test_an_altered_event_is_named(stack):
     raw = stack.kcat_get("hs.audit", victim["partition"], victim["offset"])
     i = raw.index(b"exchange.succeeded") + 2
     bad = raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1:]
-    before = len(stack.kcat_list("hs.audit"))
-    stack.kcat_put("hs.audit", victim["partition"], victim.get(
-        "user_id") or victim["handshake_id"], bad)
-    wait_for(lambda: len(stack.kcat_list("hs.audit")) > before,
-             what="the altered copy")
-    at = [int(o) for p, o, _ in stack.kcat_list("hs.audit")
-          if int(p) == victim["partition"]][-1]
+    part = victim["partition"]
+    end = 1 + max(int(o) for p, o, _ in stack.kcat_list("hs.audit")
+                  if int(p) == part)
+    stack.kcat_put("hs.audit", part, victim.get("user_id") or
+                   victim["handshake_id"], bad)
+    # Other events may land in that partition meanwhile (refreshes go on):
+    # find the copy by its bytes.
+    at = wait_for(lambda: next((o for o in range(end, end + 50) if
+                                stack.kcat_get("hs.audit", part, o) == bad),
+                               None), what="the altered copy")
     r = replay(stack, "--verify", "--format", "jsonl")
     assert r.returncode == 1, r.stderr.decode()
     errs = [line for line in r.stderr.decode().splitlines()
