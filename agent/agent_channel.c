@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "hs_kafka.h"
 #include "hs_log.h"
 
 struct agent_channel {
@@ -24,32 +25,6 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
     (void)rk;
     hs_log(level <= 3 ? HS_LOG_ERROR : HS_LOG_DEBUG, "kafka.log",
            HS_KV_STR("fac", fac), HS_KV_STR("message", buf));
-}
-
-/* Applies HS_KAFKA_OPTS ("k=v,k=v") like the services do. */
-static int apply_opts(rd_kafka_conf_t *conf, char *err, size_t errlen)
-{
-    const char *opts = getenv("HS_KAFKA_OPTS");
-    char buf[1024], *save = NULL, *item;
-
-    if (!opts || !*opts)
-        return 0;
-    if (strlen(opts) >= sizeof(buf)) {
-        snprintf(err, errlen, "HS_KAFKA_OPTS: too long");
-        return -1;
-    }
-    snprintf(buf, sizeof(buf), "%s", opts);
-    for (item = strtok_r(buf, ",", &save); item;
-         item = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(item, '=');
-
-        if (!eq || rd_kafka_conf_set(conf, (*eq = '\0', item), eq + 1, NULL,
-                                     0) != RD_KAFKA_CONF_OK) {
-            snprintf(err, errlen, "HS_KAFKA_OPTS: bad property %s", item);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 enum hs_err agent_channel_open(const char *brokers, const char *user_id,
@@ -73,7 +48,9 @@ enum hs_err agent_channel_open(const char *brokers, const char *user_id,
         rd_kafka_conf_set(conf, "group.id", "hs-agent", NULL, 0) ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0) ||
         rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", NULL, 0) ||
-        apply_opts(conf, err, errlen) != 0) {
+        hs_kafka_conf_opts(conf, getenv("HS_KAFKA_OPTS") ?
+                                     getenv("HS_KAFKA_OPTS") : "",
+                           err, errlen) != HS_OK) {
         if (!*err)
             snprintf(err, errlen, "bad Kafka settings: %s", errstr);
         rd_kafka_conf_destroy(conf);

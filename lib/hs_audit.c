@@ -156,7 +156,6 @@ struct hs_auditor {
     pthread_mutex_t plock; /* pending */
     struct pending pending[PENDING_MAX];
     size_t npending;
-    long dropped;
 };
 
 enum hs_err hs_auditor_new(const struct hs_config *cfg,
@@ -237,7 +236,6 @@ static void keep_pending(struct hs_auditor *a, const char *key,
         p->len = sb->size;
         buf = NULL;
     } else {
-        a->dropped++;
         hs_log(HS_LOG_ERROR, "audit.dropped", HS_KV_INT("seq", seq));
     }
     pthread_mutex_unlock(&a->plock);

@@ -108,9 +108,8 @@ static enum hs_err conf_set(rd_kafka_conf_t *conf, const char *var,
     return HS_ERR_CONFIG;
 }
 
-/* Applies "k=v,k=v" (HS_KAFKA_OPTS) on top of conf. */
-static enum hs_err conf_apply_opts(rd_kafka_conf_t *conf, const char *opts,
-                                   char *err, size_t errlen)
+enum hs_err hs_kafka_conf_opts(rd_kafka_conf_t *conf, const char *opts,
+                               char *err, size_t errlen)
 {
     char buf[sizeof(((struct hs_config *)0)->kafka_opts)];
     char *item, *next, *eq;
@@ -245,7 +244,7 @@ enum hs_err hs_kafka_producer_new(const struct hs_config *cfg,
         rc = conf_set(conf, "HS_KAFKA_BROKERS", "bootstrap.servers",
                       cfg->brokers, err, errlen);
     if (rc == HS_OK)
-        rc = conf_apply_opts(conf, cfg->kafka_opts, err, errlen);
+        rc = hs_kafka_conf_opts(conf, cfg->kafka_opts, err, errlen);
     if (rc != HS_OK)
         goto out;
     rd_kafka_conf_set_log_cb(conf, log_cb);
@@ -505,7 +504,7 @@ enum hs_err hs_kafka_consumer_new(const struct hs_config *cfg,
         rc = conf_set(conf, "HS_KAFKA_BROKERS", "bootstrap.servers",
                       cfg->brokers, err, errlen);
     if (rc == HS_OK)
-        rc = conf_apply_opts(conf, cfg->kafka_opts, err, errlen);
+        rc = hs_kafka_conf_opts(conf, cfg->kafka_opts, err, errlen);
     if (rc != HS_OK)
         goto out;
     rd_kafka_conf_set_log_cb(conf, log_cb);

@@ -29,6 +29,14 @@
 struct hs_kafka_producer;
 struct hs_kafka_consumer;
 
+/* Applies "k=v,k=v" (HS_KAFKA_OPTS) on top of conf, a librdkafka
+ * configuration (rd_kafka_conf_t *) of a client of our own (the agent's
+ * me-channel reader, hs-replay). HS_ERR_CONFIG with err naming
+ * HS_KAFKA_OPTS for a malformed list or a property librdkafka refuses. */
+struct rd_kafka_conf_s;
+enum hs_err hs_kafka_conf_opts(struct rd_kafka_conf_s *conf, const char *opts,
+                               char *err, size_t errlen) HS_MUST_CHECK;
+
 /* Creates a producer for cfg->brokers. HS_ERR_CONFIG with err filled when
  * librdkafka refuses a property. Caller frees with hs_kafka_producer_free. */
 enum hs_err hs_kafka_producer_new(const struct hs_config *cfg,

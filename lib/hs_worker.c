@@ -210,9 +210,10 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    topic[0] = '\0';
     topics[0] = d->topic ? hs_config_topic(&cfg, d->topic, topic,
                                            sizeof(topic))
-                         : strcpy(topic, "");
+                         : topic;
     if (hs_pg_new(cfg.pg_url, &w.pg, err, sizeof(err)) != HS_OK ||
         hs_pg_migrate(w.pg, err, sizeof(err)) != HS_OK ||
         hs_kafka_producer_new(&cfg, &w.producer, err, sizeof(err)) != HS_OK ||

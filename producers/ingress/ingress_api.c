@@ -424,8 +424,9 @@ enum MHD_Result ingress_api_disconnect(const struct ingress *in,
     if (!found)
         return not_connected(conn, r, provider);
     {
-        struct hs_audit_step s = {"provider.disconnected", "ok", NULL, NULL,
-                                  user_id, provider, NULL, NULL, NULL};
+        struct hs_audit_step s = {.action = "provider.disconnected",
+                                  .outcome = "ok", .user_id = user_id,
+                                  .provider = provider};
 
         ingress_audit(in, conn, &s);
     }

@@ -295,19 +295,18 @@ enum MHD_Result ingress_callback(const struct ingress *in,
                                       ingress_req_cookies(conn), hs_now_ms(),
                                       res);
     {
+        int ok = res->status == 302, failed = res->status == 503;
         struct hs_audit_step s = {
-            res->status == 302 ? "callback.received"
-            : res->status == 503 ? "callback.emit_failed"
-                                 : "callback.rejected",
-            res->status == 302 ? "ok"
-            : res->status == 503 ? "failed"
-                                 : "rejected",
-            res->status == 302 ? (ingress_param_get(r->params, r->nparams,
-                                                    "error")
-                                      ? "provider_error"
-                                      : "code")
-                               : res->reason,
-            res->handshake_id, NULL, provider, NULL, NULL, NULL};
+            .action = ok       ? "callback.received"
+                      : failed ? "callback.emit_failed"
+                               : "callback.rejected",
+            .outcome = ok ? "ok" : failed ? "failed" : "rejected",
+            .reason = !ok ? res->reason
+                      : ingress_param_get(r->params, r->nparams, "error")
+                          ? "provider_error"
+                          : "code",
+            .handshake_id = res->handshake_id,
+            .provider = provider};
 
         ingress_audit(in, conn, &s);
     }

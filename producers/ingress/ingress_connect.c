@@ -383,10 +383,11 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
     if (flow == HS_FLOW_CONNECT)
         remember_set(in, r, bind, st.subject, now);
     {
-        struct hs_audit_step s = {"handshake.started", "ok",
-                                  hs_flow_name(flow), st.handshake_id,
-                                  flow == HS_FLOW_CONNECT ? st.subject : NULL,
-                                  prov->name, NULL, NULL, NULL};
+        struct hs_audit_step s = {
+            .action = "handshake.started", .outcome = "ok",
+            .reason = hs_flow_name(flow), .handshake_id = st.handshake_id,
+            .user_id = flow == HS_FLOW_CONNECT ? st.subject : NULL,
+            .provider = prov->name};
 
         ingress_audit(in, conn, &s);
     }

@@ -228,8 +228,9 @@ enum MHD_Result ingress_loopback_authorize(const struct ingress *in,
     if (rc != HS_OK)
         return ingress_unavailable_page(conn, r);
     {
-        struct hs_audit_step s = {"loopback.authorized", "ok", rq->name,
-                                  row->id, NULL, NULL, NULL, NULL, NULL};
+        struct hs_audit_step s = {.action = "loopback.authorized",
+                                  .outcome = "ok", .reason = rq->name,
+                                  .handshake_id = row->id};
 
         ingress_audit(in, conn, &s);
     }
@@ -251,6 +252,7 @@ enum MHD_Result ingress_loopback_redeem(const struct ingress *in,
     enum MHD_Result ret = MHD_NO;
     json_t *body = ingress_body_object(conn, r, 0, &ret);
     const char *code, *outcome;
+    int ok;
     char hash[44], token[44], token_hash[44];
     const char *p[2] = {hash, token_hash};
     PGresult *res = NULL;
@@ -281,18 +283,17 @@ enum MHD_Result ingress_loopback_redeem(const struct ingress *in,
         return ingress_respond_unavailable(conn, r);
     }
     outcome = PQgetvalue(res, 0, 0);
+    ok = strcmp(outcome, "ok") == 0;
     {
         struct hs_audit_step s = {
-            strcmp(outcome, "ok") == 0 ? "api_token.issued"
-                                       : "loopback.redeem_refused",
-            strcmp(outcome, "ok") == 0 ? "ok" : "rejected",
-            strcmp(outcome, "ok") == 0 ? "loopback" : outcome, NULL,
-            strcmp(outcome, "ok") == 0 ? PQgetvalue(res, 0, 1) : NULL, NULL,
-            NULL, NULL, NULL};
+            .action = ok ? "api_token.issued" : "loopback.redeem_refused",
+            .outcome = ok ? "ok" : "rejected",
+            .reason = ok ? "loopback" : outcome,
+            .user_id = ok ? PQgetvalue(res, 0, 1) : NULL};
 
         ingress_audit(in, conn, &s);
     }
-    if (strcmp(outcome, "ok") == 0) {
+    if (ok) {
         hs_log(HS_LOG_INFO, "loopback.redeemed",
                HS_KV_STR("user_id", PQgetvalue(res, 0, 1)),
                HS_KV_STR("request_id", r->request_id));

@@ -148,9 +148,10 @@ static enum MHD_Result poll_route(const struct ingress *in,
                 return ingress_respond_unavailable(conn, r);
             if (pr.outcome == O_COMPLETE) {
                 /* The poll handed out an API token. */
-                struct hs_audit_step s = {"api_token.issued", "ok", kind,
-                                          NULL, pr.user_id, pr.provider,
-                                          NULL, NULL, NULL};
+                struct hs_audit_step s = {
+                    .action = "api_token.issued", .outcome = "ok",
+                    .reason = kind, .user_id = pr.user_id,
+                    .provider = pr.provider};
 
                 ingress_audit(in, conn, &s);
             }
@@ -364,8 +365,8 @@ enum MHD_Result ingress_poll_session_new(const struct ingress *in,
         return ingress_respond_unavailable(conn, r);
     }
     {
-        struct hs_audit_step s = {"session.created", "ok", NULL, NULL, NULL,
-                                  NULL, NULL, NULL, NULL};
+        struct hs_audit_step s = {.action = "session.created",
+                                  .outcome = "ok"};
 
         ingress_audit(in, conn, &s);
     }

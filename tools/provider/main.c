@@ -344,6 +344,18 @@ static char *id_token(const char *nonce)
     return jwt;
 }
 
+/* A decimal integer from 0 to max, the whole of s. */
+static int small_int(const char *s, long max, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (!*s || *end || v < 0 || v > max)
+        return 0;
+    *out = v;
+    return 1;
+}
+
 static enum MHD_Result control(struct MHD_Connection *conn)
 {
     const char *sub = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
@@ -356,7 +368,11 @@ static enum MHD_Result control(struct MHD_Connection *conn)
         conn, MHD_GET_ARGUMENT_KIND, "delay_ms");
     const char *grace = MHD_lookup_connection_value(
         conn, MHD_GET_ARGUMENT_KIND, "grace_s");
+    long delay_ms = -1, grace_s = -1;
 
+    if ((delay && !small_int(delay, 60000, &delay_ms)) ||
+        (grace && !small_int(grace, 86400, &grace_s)))
+        return oauth_error(conn, 400, "invalid_request");
     if ((sub && (!*sub || strlen(sub) >= sizeof(P.subject) ||
                  strspn(sub, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
                      strlen(sub))) ||
@@ -374,9 +390,9 @@ static enum MHD_Result control(struct MHD_Connection *conn)
         snprintf(P.fail, sizeof(P.fail), "%s",
                  strcmp(fail, "none") == 0 ? "" : fail);
     if (delay)
-        P.token_delay_ms = atoi(delay);
+        P.token_delay_ms = (int)delay_ms;
     if (grace)
-        P.grace_s = atoi(grace);
+        P.grace_s = (int)grace_s;
     pthread_mutex_unlock(&P.lock);
     return send_json(conn, 200, json_pack("{s:b}", "ok", 1));
 }

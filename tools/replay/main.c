@@ -311,28 +311,6 @@ static void one(struct run *r, const rd_kafka_message_t *m,
     }
 }
 
-/* Applies HS_KAFKA_OPTS. */
-static int apply_opts(rd_kafka_conf_t *conf)
-{
-    const char *opts = getenv("HS_KAFKA_OPTS");
-    char buf[1024], *save = NULL, *item;
-
-    if (!opts || !*opts)
-        return 0;
-    if (strlen(opts) >= sizeof(buf))
-        return -1;
-    snprintf(buf, sizeof(buf), "%s", opts);
-    for (item = strtok_r(buf, ",", &save); item;
-         item = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(item, '=');
-
-        if (!eq || rd_kafka_conf_set(conf, (*eq = '\0', item), eq + 1, NULL,
-                                     0) != RD_KAFKA_CONF_OK)
-            return -1;
-    }
-    return 0;
-}
-
 /* Assigns every partition of r->topic from its start; *ends gets each
  * partition's high watermark, *nparts their number. */
 static int assign(rd_kafka_t *rk, struct run *r, int64_t **ends,
@@ -404,6 +382,7 @@ static int run_replay(struct run *r)
     int64_t *ends = NULL, *next = NULL, last_msg = hs_now_ms(), last_draw = 0;
     int nparts = 0, rc = 2, tty = isatty(2);
     struct hs_event *ev = malloc(sizeof(*ev));
+    const char *opts = getenv("HS_KAFKA_OPTS");
     char errstr[256];
 
     if (!ev ||
@@ -415,8 +394,9 @@ static int run_replay(struct run *r)
         /* librdkafka's prefetch is the bulk of our memory: bound it. */
         rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "8192", NULL,
                           0) ||
-        apply_opts(conf) != 0) {
-        fprintf(stderr, "hs-replay: bad Kafka settings (HS_KAFKA_OPTS?)\n");
+        hs_kafka_conf_opts(conf, opts ? opts : "", errstr, sizeof(errstr)) !=
+            HS_OK) {
+        fprintf(stderr, "hs-replay: bad Kafka settings: %s\n", errstr);
         rd_kafka_conf_destroy(conf);
         free(ev);
         return 2;

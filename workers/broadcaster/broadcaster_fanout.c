@@ -137,10 +137,11 @@ enum hs_err broadcaster_handle(struct hs_worker *w,
     }
     rc = hs_kafka_flush(w->producer, w->cfg->kafka_timeout_ms);
     if (rc == HS_OK) {
-        struct hs_audit_step s = {"broadcast.sent", "ok",
-                                  hs_event_type_name(ev->type),
-                                  ev->handshake_id, ev->user_id,
-                                  ev->provider, NULL, NULL, NULL};
+        struct hs_audit_step s = {
+            .action = "broadcast.sent", .outcome = "ok",
+            .reason = hs_event_type_name(ev->type),
+            .handshake_id = ev->handshake_id, .user_id = ev->user_id,
+            .provider = ev->provider};
 
         hs_worker_audit(w, &s);
     }

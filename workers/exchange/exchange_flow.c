@@ -8,6 +8,7 @@
 
 #include "exchange_request.h"
 #include "exchange_signin.h"
+#include "exchange_store.h"
 #include "exchange_token.h"
 #include "hs_discovery.h"
 #include "hs_event.h"
@@ -161,9 +162,10 @@ static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
            HS_KV_STR("handshake_id", cb->handshake_id),
            HS_KV_STR("provider", cb->provider), HS_KV_STR("reason", error));
     if (rc == HS_OK) {
-        struct hs_audit_step s = {"exchange.failed", "failed", error,
-                                  cb->handshake_id, cl->user_id,
-                                  cb->provider, NULL, NULL, NULL};
+        struct hs_audit_step s = {
+            .action = "exchange.failed", .outcome = "failed", .reason = error,
+            .handshake_id = cb->handshake_id, .user_id = cl->user_id,
+            .provider = cb->provider};
 
         hs_worker_audit(w, &s);
     }
@@ -184,31 +186,22 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
 {
     struct success *s = arg;
     const struct hs_event *cb = s->cb;
-    unsigned char access[EXCHANGE_TOKEN_MAX + HS_AEAD_OVERHEAD];
-    unsigned char refresh[EXCHANGE_TOKEN_MAX + HS_AEAD_OVERHEAD];
-    char exp[24], ahead[16];
-    size_t alen = 0, rlen = 0, sealed_len;
-    struct hs_event *ev = calloc(1, sizeof(*ev));
+    struct exchange_stored *st = malloc(sizeof(*st));
     enum hs_err rc;
 
-    if (!ev)
+    if (!st)
         return HS_ERR_NOMEM;
     rc = s->id ? exchange_user_upsert(w->pg, s->id, s->user_id) : HS_OK;
     if (rc == HS_OK)
-        rc = hs_token_seal(w->kr, s->user_id, cb->provider, "access",
-                           s->tok->access_token, access, sizeof(access),
-                           &alen);
-    if (rc == HS_OK && s->tok->refresh_token[0])
-        rc = hs_token_seal(w->kr, s->user_id, cb->provider, "refresh",
-                           s->tok->refresh_token, refresh, sizeof(refresh),
-                           &rlen);
-    snprintf(exp, sizeof(exp), "%lld", (long long)s->expires_at);
-    snprintf(ahead, sizeof(ahead), "%d", w->cfg->refresh_ahead_s);
+        rc = exchange_store_seal(w, s->user_id, cb->provider, s->tok,
+                                 s->expires_at, st);
     if (rc == HS_OK) {
-        const char *p[8] = {s->user_id, cb->provider, (const char *)access,
-                            rlen ? (const char *)refresh : NULL,
-                            s->tok->token_type, s->scopes, exp, ahead};
-        const int lens[8] = {0, 0, (int)alen, (int)rlen, 0, 0, 0, 0};
+        const char *p[8] = {s->user_id, cb->provider,
+                            (const char *)st->access,
+                            st->rlen ? (const char *)st->refresh : NULL,
+                            s->tok->token_type, s->scopes, st->expires_at,
+                            st->ahead};
+        const int lens[8] = {0, 0, (int)st->alen, (int)st->rlen, 0, 0, 0, 0};
         const int fmts[8] = {0, 0, 1, 1, 0, 0, 0, 0};
 
         /* A new consent replaces the connection; a provider that sends
@@ -256,28 +249,12 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
     }
     if (rc == HS_OK && polled(s->cl->flow))
         rc = poll_finish(w, s->cl->subject, s->user_id, cb->provider, NULL);
-    if (rc == HS_OK) {
-        hs_event_init(ev, HS_EV_TOKEN_ISSUED, w->cfg->env, hs_now_ms());
-        snprintf(ev->user_id, sizeof(ev->user_id), "%s", s->user_id);
-        snprintf(ev->provider, sizeof(ev->provider), "%s", cb->provider);
-        snprintf(ev->handshake_id, sizeof(ev->handshake_id), "%s",
-                 cb->handshake_id);
-        snprintf(ev->scopes, sizeof(ev->scopes), "%s", s->scopes);
-        snprintf(ev->token_type, sizeof(ev->token_type), "%s",
-                 s->tok->token_type);
-        ev->expires_at = s->expires_at;
-        snprintf(ev->kid, sizeof(ev->kid), "%s", hs_keyring_active_kid(w->kr));
-        rc = hs_token_seal(w->kr, s->user_id, cb->provider, NULL,
-                           s->tok->access_token, ev->sealed,
-                           sizeof(ev->sealed), &sealed_len);
-        ev->sealed_len = sealed_len;
-        if (rc == HS_OK)
-            rc = outbox_event(w, ev, s->user_id);
-    }
-    hs_event_wipe(ev);
-    free(ev);
-    hs_wipe(access, sizeof(access));
-    hs_wipe(refresh, sizeof(refresh));
+    if (rc == HS_OK)
+        rc = exchange_store_announce(w, HS_EV_TOKEN_ISSUED, s->user_id,
+                                     cb->provider, cb->handshake_id, s->tok,
+                                     s->scopes, s->expires_at);
+    exchange_store_wipe(st);
+    free(st);
     return rc;
 }
 
@@ -447,9 +424,7 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
     else {
         struct success s = {cb, &cl, signin(cl.flow) ? id : NULL, "", tok,
                             tok->scope[0] ? tok->scope : prov->scopes,
-                            tok->expires_in > 0
-                                ? hs_now_ms() + tok->expires_in * 1000
-                                : 0};
+                            exchange_store_expiry(tok, hs_now_ms())};
         char fp[17];
 
         snprintf(s.user_id, sizeof(s.user_id), "%s", cl.user_id);
@@ -462,10 +437,11 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
                HS_KV_STR("fingerprint", fp),
                HS_KV_STR("reason", rc == HS_OK ? NULL : hs_strerror(rc)));
         if (rc == HS_OK) {
-            struct hs_audit_step a = {"exchange.succeeded", "ok",
-                                      cl.flow, cb->handshake_id, s.user_id,
-                                      cb->provider, NULL, NULL,
-                                      tok->access_token};
+            struct hs_audit_step a = {
+                .action = "exchange.succeeded", .outcome = "ok",
+                .reason = cl.flow, .handshake_id = cb->handshake_id,
+                .user_id = s.user_id, .provider = cb->provider,
+                .token = tok->access_token};
 
             hs_worker_audit(w, &a);
         }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "exchange_request.h"
+#include "exchange_store.h"
 #include "hs_discovery.h"
 #include "hs_event.h"
 #include "hs_log.h"
@@ -126,34 +127,24 @@ struct outcome {
 static enum hs_err store_ok(struct hs_worker *w, struct outcome *o)
 {
     const struct exchange_token *tok = o->tok;
-    unsigned char access[EXCHANGE_TOKEN_MAX + HS_AEAD_OVERHEAD];
-    unsigned char refresh[EXCHANGE_TOKEN_MAX + HS_AEAD_OVERHEAD];
-    size_t alen = 0, rlen = 0, sealed_len = 0;
-    int64_t expires_at = tok->expires_in > 0
-                             ? hs_now_ms() + tok->expires_in * 1000
-                             : 0;
+    int64_t expires_at = exchange_store_expiry(tok, hs_now_ms());
     const char *scopes = tok->scope[0] ? tok->scope : o->l->scopes;
-    char exp[24], ahead[16];
-    struct hs_event *ev = calloc(1, sizeof(*ev));
+    struct exchange_stored *st = malloc(sizeof(*st));
     PGresult *res = NULL;
     enum hs_err rc;
 
-    if (!ev)
+    if (!st)
         return HS_ERR_NOMEM;
-    rc = hs_token_seal(w->kr, o->l->user_id, o->l->provider, "access",
-                       tok->access_token, access, sizeof(access), &alen);
-    if (rc == HS_OK && tok->refresh_token[0])
-        rc = hs_token_seal(w->kr, o->l->user_id, o->l->provider, "refresh",
-                           tok->refresh_token, refresh, sizeof(refresh),
-                           &rlen);
-    snprintf(exp, sizeof(exp), "%lld", (long long)expires_at);
-    snprintf(ahead, sizeof(ahead), "%d", w->cfg->refresh_ahead_s);
+    rc = exchange_store_seal(w, o->l->user_id, o->l->provider, tok,
+                             expires_at, st);
     if (rc == HS_OK) {
         const char *p[9] = {o->l->user_id, o->l->provider,
-                            o->l->generation, (const char *)access,
-                            rlen ? (const char *)refresh : NULL,
-                            tok->token_type, scopes, exp, ahead};
-        const int lens[9] = {0, 0, 0, (int)alen, (int)rlen, 0, 0, 0, 0};
+                            o->l->generation, (const char *)st->access,
+                            st->rlen ? (const char *)st->refresh : NULL,
+                            tok->token_type, scopes, st->expires_at,
+                            st->ahead};
+        const int lens[9] = {0, 0, 0, (int)st->alen, (int)st->rlen, 0, 0, 0,
+                             0};
         const int fmts[9] = {0, 0, 0, 1, 1, 0, 0, 0, 0};
 
         rc = hs_pg_query_bin(
@@ -171,27 +162,12 @@ static enum hs_err store_ok(struct hs_worker *w, struct outcome *o)
     }
     o->stored = rc == HS_OK && PQntuples(res) == 1;
     PQclear(res);
-    if (rc == HS_OK && o->stored) {
-        hs_event_init(ev, HS_EV_TOKEN_REFRESHED, w->cfg->env, hs_now_ms());
-        snprintf(ev->user_id, sizeof(ev->user_id), "%s", o->l->user_id);
-        snprintf(ev->provider, sizeof(ev->provider), "%s", o->l->provider);
-        snprintf(ev->scopes, sizeof(ev->scopes), "%s", scopes);
-        snprintf(ev->token_type, sizeof(ev->token_type), "%s",
-                 tok->token_type);
-        ev->expires_at = expires_at;
-        snprintf(ev->kid, sizeof(ev->kid), "%s", hs_keyring_active_kid(w->kr));
-        rc = hs_token_seal(w->kr, o->l->user_id, o->l->provider, NULL,
-                           tok->access_token, ev->sealed, sizeof(ev->sealed),
-                           &sealed_len);
-        ev->sealed_len = sealed_len;
-        if (rc == HS_OK)
-            rc = hs_outbox_add_event(w->pg, HS_TOPIC_TOKENS, o->l->user_id,
-                                     ev);
-    }
-    hs_event_wipe(ev);
-    free(ev);
-    hs_wipe(access, sizeof(access));
-    hs_wipe(refresh, sizeof(refresh));
+    if (rc == HS_OK && o->stored)
+        rc = exchange_store_announce(w, HS_EV_TOKEN_REFRESHED, o->l->user_id,
+                                     o->l->provider, "", tok, scopes,
+                                     expires_at);
+    exchange_store_wipe(st);
+    free(st);
     return rc;
 }
 
@@ -272,7 +248,7 @@ static int take_lease(struct hs_worker *w, struct lease *l)
     snprintf(l->generation, sizeof(l->generation), "%s",
              PQgetvalue(res, 0, 2));
     snprintf(l->scopes, sizeof(l->scopes), "%s", PQgetvalue(res, 0, 3));
-    l->attempts = atoi(PQgetvalue(res, 0, 4));
+    l->attempts = (int)strtol(PQgetvalue(res, 0, 4), NULL, 10);
     l->refresh_token[0] = '\0';
     rc = hs_pg_bytea(res, 0, 5, &blob, &blen);
     if (rc == HS_OK)
@@ -323,12 +299,12 @@ static void log_outcome(struct hs_worker *w, const struct outcome *o,
 {
     static const char *const action[] = {"token.refreshed", "refresh.failed",
                                          "reauth.required"};
-    struct hs_audit_step s = {action[o->kind],
-                              o->kind == REFRESHER_OK ? "ok" : "failed",
-                              o->error, NULL, o->l->user_id, o->l->provider,
-                              NULL, NULL,
-                              o->kind == REFRESHER_OK ? tok->access_token
-                                                      : NULL};
+    struct hs_audit_step s = {
+        .action = action[o->kind],
+        .outcome = o->kind == REFRESHER_OK ? "ok" : "failed",
+        .reason = o->error, .user_id = o->l->user_id,
+        .provider = o->l->provider,
+        .token = o->kind == REFRESHER_OK ? tok->access_token : NULL};
     char fp[17] = "";
 
     if (o->stored)
@@ -494,7 +470,7 @@ static int revoke_one(struct hs_worker *w)
     snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
     snprintf(user_id, sizeof(user_id), "%s", PQgetvalue(res, 0, 1));
     snprintf(provider, sizeof(provider), "%s", PQgetvalue(res, 0, 2));
-    attempts = atoi(PQgetvalue(res, 0, 3));
+    attempts = (int)strtol(PQgetvalue(res, 0, 3), NULL, 10);
     prov = hs_catalog_find(&r->cat, provider);
     for (int k = 0; done && prov && prov->revoke_url[0] && k < 2; k++) {
         unsigned char *blob = NULL;
@@ -524,8 +500,10 @@ static int revoke_one(struct hs_worker *w)
         rc = hs_pg_query(w->pg, "DELETE FROM revocations WHERE id = "
                                 "$1::bigint", 1, p, NULL);
         struct hs_audit_step s = {
-            done ? "token.revoked" : "revoke.failed", done ? "ok" : "failed",
-            done ? NULL : error, NULL, user_id, provider, NULL, NULL, NULL};
+            .action = done ? "token.revoked" : "revoke.failed",
+            .outcome = done ? "ok" : "failed",
+            .reason = done ? NULL : error, .user_id = user_id,
+            .provider = provider};
 
         hs_worker_audit(w, &s);
         hs_log(done ? HS_LOG_INFO : HS_LOG_WARN,
