@@ -63,7 +63,8 @@ static void usage(FILE *out)
             "  listen                    print me-channel events until "
             "Ctrl-C, keeping\n"
             "                            the stored tokens up to date\n"
-            "  logout                    forget the token, key and tokens\n\n"
+            "  logout                    revoke the API token at the server, forget\n"
+            "                            the token, key and tokens here\n\n"
             "--server and --brokers are remembered after login. Home: "
             "--home,\n$HS_AGENT_HOME or ~/.config/hs-agent. Exit: 0 ok, 1 "
             "error, 2 usage,\n3 denied or failed, 4 timed out.\n");
@@ -851,6 +852,37 @@ static int cmd_disconnect(const struct opts *o, const char *home)
     return rc;
 }
 
+/* Revokes the API token at the server, then forgets everything here;
+ * an unreachable server only costs the revocation (said so). */
+static int cmd_logout(const struct opts *o, const char *home)
+{
+    struct agent_config c;
+    json_t *res = NULL;
+    char err[600];
+    long status = 0;
+    int rc = 0;
+
+    if (agent_store_load_config(home, &c, err, sizeof(err)) == HS_OK &&
+        c.api_token[0]) {
+        if (o->server)
+            snprintf(c.server, sizeof(c.server), "%s", o->server);
+        if (api(&c, "DELETE", "/api/token", NULL, &status, &res) != HS_OK) {
+            fprintf(stderr, "hs-agent: cannot reach %s: the API token was "
+                            "not revoked there\n", c.server);
+            rc = EXIT_RUNTIME;
+        } else if (status != 204 && status != 401) {
+            say_server_error(status, res);
+            rc = EXIT_RUNTIME;
+        }
+        json_decref(res);
+        hs_wipe(&c, sizeof(c));
+    }
+    agent_store_clear(home);
+    printf("logged out: %sremoved the API token, key pair and tokens in "
+           "%s\n", status == 204 ? "revoked and " : "", home);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -890,12 +922,8 @@ int main(int argc, char **argv)
         return cmd_token(&o, home);
     if (strcmp(o.cmd, "disconnect") == 0)
         return cmd_disconnect(&o, home);
-    if (strcmp(o.cmd, "logout") == 0) {
-        agent_store_clear(home);
-        printf("logged out: removed the API token, key pair and tokens in "
-               "%s\n", home);
-        return 0;
-    }
+    if (strcmp(o.cmd, "logout") == 0)
+        return cmd_logout(&o, home);
     fprintf(stderr, "hs-agent: unknown command %s\n", o.cmd);
     usage(stderr);
     return EXIT_USAGE;

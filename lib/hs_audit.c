@@ -199,11 +199,14 @@ void hs_auditor_free(struct hs_auditor *a)
     free(a);
 }
 
-/* Sends what failed before, oldest first; stops at the first failure. */
-static void flush_pending(struct hs_auditor *a)
+/* Sends what failed before, oldest first; stops at the first failure.
+ * 1 when nothing is left. */
+static int flush_pending(struct hs_auditor *a)
 {
+    int empty;
+
     if (!a)
-        return;
+        return 1;
     pthread_mutex_lock(&a->plock);
     while (a->npending) {
         struct pending *p = &a->pending[0];
@@ -217,7 +220,9 @@ static void flush_pending(struct hs_auditor *a)
         a->npending--;
         hs_log(HS_LOG_INFO, "audit.resent");
     }
+    empty = a->npending == 0;
     pthread_mutex_unlock(&a->plock);
+    return empty;
 }
 
 /* Keeps a copy of an event that could not be sent. */
@@ -244,7 +249,7 @@ static void keep_pending(struct hs_auditor *a, const char *key,
 
 void hs_audit_flush(struct hs_auditor *a)
 {
-    flush_pending(a);
+    (void)flush_pending(a);
 }
 
 static void copy(char *dst, size_t cap, const char *src)
@@ -252,7 +257,18 @@ static void copy(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
-enum hs_err hs_audit_emit(struct hs_auditor *a, const struct hs_audit_step *s)
+static enum hs_err sign_encode(struct hs_auditor *a, struct hs_event *ev,
+                               msgpack_sbuffer *sb)
+{
+    enum hs_err rc = hs_audit_sign(ev, a->kid, a->sk);
+
+    return rc == HS_OK ? hs_event_encode(ev, sb) : rc;
+}
+
+/* held: the step is undone when this fails, so the copy kept for later
+ * says so (outcome "aborted", reason "audit_unavailable"). */
+static enum hs_err emit(struct hs_auditor *a, const struct hs_audit_step *s,
+                        int held)
 {
     struct hs_event *ev = calloc(1, sizeof(*ev));
     msgpack_sbuffer sb;
@@ -277,22 +293,40 @@ enum hs_err hs_audit_emit(struct hs_auditor *a, const struct hs_audit_step *s)
     ev->seq = ++a->seq;
     pthread_mutex_unlock(&a->lock);
     msgpack_sbuffer_init(&sb);
-    rc = hs_audit_sign(ev, a->kid, a->sk);
-    if (rc == HS_OK)
-        rc = hs_event_encode(ev, &sb);
+    rc = sign_encode(a, ev, &sb);
     key = ev->user_id[0] ? ev->user_id : ev->handshake_id;
     if (rc == HS_OK) {
-        flush_pending(a);
-        rc = hs_kafka_produce_acked(a->producer, a->topic, key, strlen(key),
-                                    sb.data, sb.size);
-        if (rc != HS_OK)
+        /* Behind older unsent events it waits its turn: order is kept
+         * and an outage costs one time-out, not two. */
+        rc = flush_pending(a)
+                 ? hs_kafka_produce_acked(a->producer, a->topic, key,
+                                          strlen(key), sb.data, sb.size)
+                 : HS_ERR_TRANSIENT;
+        if (rc != HS_OK && held) {
+            copy(ev->outcome, sizeof(ev->outcome), "aborted");
+            copy(ev->reason, sizeof(ev->reason), "audit_unavailable");
+            msgpack_sbuffer_clear(&sb);
+            if (sign_encode(a, ev, &sb) != HS_OK)
+                sb.size = 0;
+        }
+        if (rc != HS_OK && sb.size)
             keep_pending(a, key, &sb, ev->seq);
     }
     if (rc != HS_OK)
         hs_log(HS_LOG_ERROR, "audit.write_failed",
                HS_KV_STR("action", ev->action), HS_KV_INT("seq", ev->seq),
-               HS_KV_STR("reason", hs_strerror(rc)));
+               HS_KV_INT("held", held), HS_KV_STR("reason", hs_strerror(rc)));
     msgpack_sbuffer_destroy(&sb);
     free(ev);
-    return rc;
+    return rc == HS_OK || rc == HS_ERR_NOMEM ? rc : HS_ERR_UNRECORDED;
+}
+
+enum hs_err hs_audit_emit(struct hs_auditor *a, const struct hs_audit_step *s)
+{
+    return emit(a, s, 0);
+}
+
+enum hs_err hs_audit_hold(struct hs_auditor *a, const struct hs_audit_step *s)
+{
+    return emit(a, s, 1);
 }

@@ -14,7 +14,8 @@
  * hs_audit_emit assigns the next seq, signs and produces to hs.audit (key:
  * user id, else handshake id) and waits for acks=all. An event whose
  * produce failed (logged as audit.write_failed with its seq) is kept, up to
- * 1024, and sent again before the next new one, so an outage leaves no gap
+ * 1024, and sent again before the next new one (which waits behind it), so
+ * an outage leaves no gap
  * in seq unless the process dies meanwhile (audit.unsent at exit) or the
  * backlog overflows (audit.dropped): those gaps hs-replay --verify
  * reports.
@@ -92,8 +93,21 @@ void hs_auditor_free(struct hs_auditor *a);
  * every 100 ms; cheap when there are none). */
 void hs_audit_flush(struct hs_auditor *a);
 
-/* Builds, signs and produces one audit event; HS_OK once acknowledged. */
+/* Builds, signs and produces one audit event; HS_OK once acknowledged,
+ * HS_ERR_UNRECORDED otherwise (the event is kept and sent later: the step
+ * it records stands). */
 enum hs_err hs_audit_emit(struct hs_auditor *a,
+                          const struct hs_audit_step *s) HS_MUST_CHECK;
+
+/* For a security-relevant step that counts as done only once its record
+ * is acknowledged: the caller takes the step inside a transaction, calls
+ * this before committing, and rolls back and answers "unavailable" unless
+ * it returns HS_OK (HS_ERR_UNRECORDED). On failure the copy kept for later says
+ * outcome "aborted", reason "audit_unavailable", so the trail still has
+ * no gap and does not claim a step that was undone. (A commit that fails
+ * after an acknowledged record leaves a record of a step not taken: the
+ * trail may over-report an attempt, never miss one.) */
+enum hs_err hs_audit_hold(struct hs_auditor *a,
                           const struct hs_audit_step *s) HS_MUST_CHECK;
 
 #endif

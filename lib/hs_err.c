@@ -19,11 +19,13 @@ const char *hs_strerror(enum hs_err rc)
     case HS_ERR_TOOBIG: return "too large";
     case HS_ERR_CONFIG: return "bad configuration";
     case HS_ERR_INTERNAL: return "internal error";
+    case HS_ERR_UNRECORDED: return "audit trail unavailable";
     }
     return "unknown error";
 }
 
 int hs_err_is_retriable(enum hs_err rc)
 {
-    return rc == HS_ERR_TRANSIENT || rc == HS_ERR_TIMEOUT;
+    return rc == HS_ERR_TRANSIENT || rc == HS_ERR_TIMEOUT ||
+           rc == HS_ERR_UNRECORDED;
 }

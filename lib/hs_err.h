@@ -27,14 +27,16 @@ enum hs_err {
     HS_ERR_NOMEM = -11,
     HS_ERR_TOOBIG = -12,   /* input or output over its size cap */
     HS_ERR_CONFIG = -13,   /* bad configuration */
-    HS_ERR_INTERNAL = -14  /* a bug or an unexpected library failure */
+    HS_ERR_INTERNAL = -14, /* a bug or an unexpected library failure */
+    HS_ERR_UNRECORDED = -15 /* the audit record was not acknowledged, so
+                               the step it records was not taken: retry */
 };
 
 /* Returns a static, lowercase description of rc; never NULL. */
 const char *hs_strerror(enum hs_err rc);
 
 /* Returns 1 when retrying the same operation later may succeed
- * (HS_ERR_TRANSIENT, HS_ERR_TIMEOUT), else 0. */
+ * (HS_ERR_TRANSIENT, HS_ERR_TIMEOUT, HS_ERR_UNRECORDED), else 0. */
 int hs_err_is_retriable(enum hs_err rc);
 
 #endif

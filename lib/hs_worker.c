@@ -58,6 +58,12 @@ void hs_worker_audit(struct hs_worker *w, const struct hs_audit_step *s)
         return; /* logged by hs_audit_emit */
 }
 
+enum hs_err hs_worker_audit_hold(struct hs_worker *w,
+                                 const struct hs_audit_step *s)
+{
+    return w->audit ? hs_audit_hold(w->audit, s) : HS_OK;
+}
+
 static void pack_str(msgpack_packer *pk, const char *s)
 {
     msgpack_pack_str(pk, strlen(s));

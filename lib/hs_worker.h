@@ -71,9 +71,16 @@ enum hs_err hs_worker_txn(struct hs_worker *w, hs_worker_txn_fn fn,
                           void *arg);
 
 /* Records one step on hs.audit once the effect is durable. A failure is
- * logged (audit.write_failed) and leaves a gap hs-replay --verify
- * reports; the effect stands. */
+ * logged (audit.write_failed), the event kept and sent later; the effect
+ * stands. */
 void hs_worker_audit(struct hs_worker *w, const struct hs_audit_step *s);
+
+/* hs_audit_hold for a step inside an hs_worker_txn function: called last,
+ * before the commit; HS_ERR_UNRECORDED (retriable: the transaction is
+ * rolled back and retried) until the record is acknowledged. HS_OK
+ * without an auditor. */
+enum hs_err hs_worker_audit_hold(struct hs_worker *w,
+                                 const struct hs_audit_step *s) HS_MUST_CHECK;
 
 /* Encodes a DLQ record of m into out (msgpack). */
 enum hs_err hs_worker_dlq_encode(const struct hs_kafka_msg *m,

@@ -364,11 +364,13 @@ enum MHD_Result ingress_api_provider_token(const struct ingress *in,
 }
 
 /* In one transaction: deletes the tokens, queues them for revocation when
- * the provider has a revoke_url, and adds provider.disconnected to the
- * outbox. *found: whether there was a connection. */
-static enum hs_err disconnect_txn(const struct ingress *in, struct hs_pg *pg,
-                                  const char *user_id, const char *provider,
-                                  int *found)
+ * the provider has a revoke_url, adds provider.disconnected to the outbox
+ * and commits once that is recorded (HS_ERR_UNRECORDED when it was not:
+ * nothing done). *found: whether there was a connection. */
+static enum hs_err disconnect_txn(const struct ingress *in,
+                                  struct MHD_Connection *conn,
+                                  struct hs_pg *pg, const char *user_id,
+                                  const char *provider, int *found)
 {
     const struct hs_provider *prov = hs_catalog_find(in->cat, provider);
     const char *p[3] = {user_id, provider,
@@ -396,8 +398,13 @@ static enum hs_err disconnect_txn(const struct ingress *in, struct hs_pg *pg,
         snprintf(ev.provider, sizeof(ev.provider), "%s", provider);
         rc = hs_outbox_add_event(pg, HS_TOPIC_TOKENS, user_id, &ev);
     }
-    if (rc == HS_OK && *found)
-        return hs_pg_commit(pg);
+    if (rc == HS_OK && *found) {
+        struct hs_audit_step s = {.action = "provider.disconnected",
+                                  .outcome = "ok", .user_id = user_id,
+                                  .provider = provider};
+
+        return ingress_txn_finish(in, conn, pg, &s);
+    }
     hs_pg_rollback(pg);
     return rc;
 }
@@ -417,20 +424,62 @@ enum MHD_Result ingress_api_disconnect(const struct ingress *in,
         return ret;
     if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
         return ingress_respond_unavailable(conn, r);
-    rc = disconnect_txn(in, pg, user_id, provider, &found);
+    rc = disconnect_txn(in, conn, pg, user_id, provider, &found);
     hs_pg_pool_put(in->pool, pg);
     if (rc != HS_OK)
-        return ingress_respond_unavailable(conn, r);
+        return ingress_respond_failed(conn, r, rc);
     if (!found)
         return not_connected(conn, r, provider);
-    {
-        struct hs_audit_step s = {.action = "provider.disconnected",
-                                  .outcome = "ok", .user_id = user_id,
-                                  .provider = provider};
-
-        ingress_audit(in, conn, &s);
-    }
     hs_log(HS_LOG_INFO, "provider.disconnected", HS_KV_STR("user_id", user_id),
            HS_KV_STR("provider", provider));
+    return ingress_respond_no_content(conn, r);
+}
+
+enum MHD_Result ingress_api_token_revoke(const struct ingress *in,
+                                         struct MHD_Connection *conn,
+                                         struct ingress_req *r)
+{
+    const char *auth = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    enum MHD_Result ret = MHD_NO;
+    char user_id[32], hash[44];
+    const char *p[1] = {hash};
+    PGresult *res = NULL;
+    struct hs_pg *pg;
+    enum hs_err rc;
+
+    if (authenticate(in, conn, r, user_id, &ret) != HS_OK)
+        return ret;
+    auth += 7; /* "Bearer ", checked by authenticate */
+    hs_sha256_b64url(auth, strlen(auth), hash);
+    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
+        return ingress_respond_unavailable(conn, r);
+    rc = hs_pg_begin(pg);
+    if (rc == HS_OK)
+        rc = hs_pg_query(pg,
+                         "UPDATE api_tokens SET revoked_at = now() WHERE "
+                         "token_hash = $1 AND revoked_at IS NULL RETURNING 1",
+                         1, p, &res);
+    if (rc == HS_OK && PQntuples(res) == 1) {
+        struct hs_audit_step s = {.action = "api_token.revoked",
+                                  .outcome = "ok", .user_id = user_id,
+                                  .token = auth};
+
+        rc = ingress_txn_finish(in, conn, pg, &s);
+    } else {
+        /* Revoked by a concurrent request meanwhile: that one answered. */
+        hs_pg_rollback(pg);
+        rc = rc == HS_OK ? HS_ERR_CONFLICT : HS_ERR_TRANSIENT;
+    }
+    PQclear(res);
+    hs_pg_pool_put(in->pool, pg);
+    if (rc == HS_ERR_CONFLICT)
+        return ingress_respond_error(conn, r, MHD_HTTP_UNAUTHORIZED,
+                                     "unauthorized",
+                                     "This API token was revoked already.");
+    if (rc != HS_OK)
+        return ingress_respond_failed(conn, r, rc);
+    hs_log(HS_LOG_INFO, "api_token.revoked", HS_KV_STR("user_id", user_id),
+           HS_KV_STR("request_id", r->request_id));
     return ingress_respond_no_content(conn, r);
 }

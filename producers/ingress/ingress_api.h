@@ -41,6 +41,12 @@ enum MHD_Result ingress_api_provider_token(const struct ingress *in,
                                            struct MHD_Connection *conn,
                                            struct ingress_req *r,
                                            const char *provider);
+/* DELETE /api/token (Bearer): revokes the API token the request carries
+ * (hs-agent logout): 204, or 401 for a token that is unknown or revoked
+ * already. Recorded as api_token.revoked (held). */
+enum MHD_Result ingress_api_token_revoke(const struct ingress *in,
+                                         struct MHD_Connection *conn,
+                                         struct ingress_req *r);
 enum MHD_Result ingress_api_disconnect(const struct ingress *in,
                                        struct MHD_Connection *conn,
                                        struct ingress_req *r,

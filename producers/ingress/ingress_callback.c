@@ -164,6 +164,7 @@ out:
 }
 
 unsigned ingress_callback_accept(const struct ingress *in,
+                                 struct MHD_Connection *conn,
                                  const char *provider, const char *route,
                                  const struct ingress_param *p, size_t n,
                                  const char *cookies, int64_t now_ms,
@@ -176,6 +177,7 @@ unsigned ingress_callback_accept(const struct ingress *in,
     struct hs_state st;
     enum hs_err rc;
     unsigned status;
+    int unrecorded;
 
     memset(out, 0, sizeof(*out));
     if (!prov)
@@ -256,7 +258,18 @@ unsigned ingress_callback_accept(const struct ingress *in,
                         "again from your editor.");
         goto out;
     }
-    rc = emit(in, route, &st, code, error, edesc, iss, now_ms);
+    {
+        /* Held: nothing goes to hs.callbacks unrecorded. */
+        struct hs_audit_step s = {
+            .action = "callback.received", .outcome = "ok",
+            .reason = error ? "provider_error" : "code",
+            .handshake_id = st.handshake_id, .provider = prov->name};
+
+        rc = ingress_audit_hold(in, conn, &s);
+        unrecorded = rc == HS_ERR_UNRECORDED;
+    }
+    if (rc == HS_OK)
+        rc = emit(in, route, &st, code, error, edesc, iss, now_ms);
     if (rc != HS_OK) {
         /* "Nothing was connected" too: the integration suite and people
          * reading the page both look for it. */
@@ -265,8 +278,9 @@ unsigned ingress_callback_accept(const struct ingress *in,
                  "on your side: start again from your editor. Nothing was "
                  "connected.",
                  pname);
-        status = refuse(out, 503, "emit_failed", "Temporarily unavailable",
-                        text);
+        status = refuse(out, 503,
+                        unrecorded ? "audit_unavailable" : "emit_failed",
+                        "Temporarily unavailable", text);
         goto out;
     }
     out->status = status = 302;
@@ -290,21 +304,19 @@ enum MHD_Result ingress_callback(const struct ingress *in,
     if (r->too_many_params)
         (void)malformed(res, "too_many_params");
     else
-        (void)ingress_callback_accept(in, provider, r->route, r->params,
-                                      r->nparams,
+        (void)ingress_callback_accept(in, conn, provider, r->route,
+                                      r->params, r->nparams,
                                       ingress_req_cookies(conn), hs_now_ms(),
                                       res);
-    {
-        int ok = res->status == 302, failed = res->status == 503;
+    /* callback.received was recorded before the emit (and an unrecorded
+     * one is in the trail as aborted already). */
+    if (res->status != 302 &&
+        strcmp(res->reason ? res->reason : "", "audit_unavailable") != 0) {
+        int failed = res->status == 503;
         struct hs_audit_step s = {
-            .action = ok       ? "callback.received"
-                      : failed ? "callback.emit_failed"
-                               : "callback.rejected",
-            .outcome = ok ? "ok" : failed ? "failed" : "rejected",
-            .reason = !ok ? res->reason
-                      : ingress_param_get(r->params, r->nparams, "error")
-                          ? "provider_error"
-                          : "code",
+            .action = failed ? "callback.emit_failed" : "callback.rejected",
+            .outcome = failed ? "failed" : "rejected",
+            .reason = res->reason,
             .handshake_id = res->handshake_id,
             .provider = provider};
 

@@ -148,8 +148,9 @@ enum MHD_Result ingress_unavailable_page(struct MHD_Connection *conn,
 {
     return ingress_respond_text(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
                                 "Temporarily unavailable",
-                                "We cannot reach our database right now. "
-                                "Please try again in a moment.");
+                                "We cannot reach our database or write "
+                                "our audit trail right now, so nothing was "
+                                "done. Please try again in a moment.");
 }
 
 struct code_info {
@@ -195,26 +196,22 @@ static enum hs_err code_lookup(const struct ingress *in, const char *code,
     return HS_OK;
 }
 
-/* Consumes the code and inserts the handshake st->handshake_id in one
- * transaction, so a failure leaves the code usable; writes the user id to
- * st->subject. HS_ERR_NOTFOUND when the code is gone. */
+/* The ingress_flow_insert of the connect flow: consumes the code and
+ * inserts the handshake st->handshake_id in the caller's transaction, so a
+ * failure (an unrecorded start too) leaves the code usable; writes the user
+ * id to st->subject. HS_ERR_NOTFOUND when the code is gone. */
 static enum hs_err handshake_insert(const struct ingress *in,
-                                    const char *code, const char *bind_hash,
+                                    struct hs_pg *pg, const char *code,
+                                    const char *bind_hash,
                                     struct hs_state *st)
 {
     char hash[44], ttl[16];
     const char *p1[1] = {hash};
-    struct hs_pg *pg;
     PGresult *res = NULL;
     enum hs_err rc;
 
     hs_sha256_b64url(code, strlen(code), hash);
     snprintf(ttl, sizeof(ttl), "%d", in->cfg->state_ttl_s);
-    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
-        return HS_ERR_TRANSIENT;
-    rc = hs_pg_begin(pg);
-    if (rc != HS_OK)
-        goto out;
     rc = hs_pg_query(pg,
                      "UPDATE auth_codes SET used_at = now() WHERE "
                      "code_hash = $1 AND used_at IS NULL AND "
@@ -240,12 +237,6 @@ static enum hs_err handshake_insert(const struct ingress *in,
                          6, p2, NULL);
     }
     PQclear(res);
-    if (rc == HS_OK)
-        rc = hs_pg_commit(pg);
-    else
-        hs_pg_rollback(pg);
-out:
-    hs_pg_pool_put(in->pool, pg);
     return rc;
 }
 
@@ -341,6 +332,7 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
     struct hs_state st;
     char state[HS_STATE_MAX], bind_hash[44], redirect_uri[400];
     char *url = NULL;
+    struct hs_pg *pg = NULL;
     enum hs_err rc;
     enum MHD_Result ret;
     int64_t now = hs_now_ms();
@@ -356,7 +348,24 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
         hs_random_token(32, st.verifier, sizeof(st.verifier)) ||
         hs_random_token(16, st.nonce, sizeof(st.nonce)))
         return MHD_NO;
-    rc = fn(in, handle, bind_hash, &st);
+    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
+        rc = HS_ERR_TRANSIENT;
+    else if ((rc = hs_pg_begin(pg)) == HS_OK &&
+             (rc = fn(in, pg, handle, bind_hash, &st)) != HS_OK)
+        hs_pg_rollback(pg);
+    if (rc == HS_OK) {
+        /* Held: the handle is consumed and the browser sent to the
+         * provider only once recorded. */
+        struct hs_audit_step s = {
+            .action = "handshake.started", .outcome = "ok",
+            .reason = hs_flow_name(flow), .handshake_id = st.handshake_id,
+            .user_id = flow == HS_FLOW_CONNECT ? st.subject : NULL,
+            .provider = prov->name};
+
+        rc = ingress_txn_finish(in, conn, pg, &s);
+    }
+    if (pg)
+        hs_pg_pool_put(in->pool, pg);
     if (rc == HS_ERR_NOTFOUND)
         return ingress_invalid_link(conn, r, "handle_used");
     if (rc != HS_OK) {
@@ -382,15 +391,6 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
     }
     if (flow == HS_FLOW_CONNECT)
         remember_set(in, r, bind, st.subject, now);
-    {
-        struct hs_audit_step s = {
-            .action = "handshake.started", .outcome = "ok",
-            .reason = hs_flow_name(flow), .handshake_id = st.handshake_id,
-            .user_id = flow == HS_FLOW_CONNECT ? st.subject : NULL,
-            .provider = prov->name};
-
-        ingress_audit(in, conn, &s);
-    }
     hs_log(HS_LOG_INFO, "handshake.started",
            HS_KV_STR("handshake_id", st.handshake_id),
            HS_KV_STR("provider", prov->name),

@@ -52,9 +52,11 @@ enum hs_err ingress_remember_verify(const struct hs_keyring *kr,
 #include "hs_state.h"
 
 /* Inserts the handshake st->handshake_id (flow, provider set) and consumes
- * whatever handle started it, in one transaction; fills st->subject.
- * HS_ERR_NOTFOUND when the handle is gone (used, expired). */
+ * whatever handle started it, in the transaction open on pg (committed by
+ * ingress_flow_launch once handshake.started is recorded); fills
+ * st->subject. HS_ERR_NOTFOUND when the handle is gone (used, expired). */
 typedef enum hs_err (*ingress_flow_insert)(const struct ingress *in,
+                                           struct hs_pg *pg,
                                            const char *handle,
                                            const char *bind_hash,
                                            struct hs_state *st);
@@ -99,7 +101,8 @@ enum MHD_Result ingress_csrf_refused(struct MHD_Connection *conn,
 enum MHD_Result ingress_invalid_link(struct MHD_Connection *conn,
                                      struct ingress_req *r,
                                      const char *reason);
-/* 503 page: the database cannot be reached. */
+/* 503 page: the database cannot be reached, or a step could not be
+ * recorded (ingress_audit_hold), so it was not taken. */
 enum MHD_Result ingress_unavailable_page(struct MHD_Connection *conn,
                                          struct ingress_req *r);
 

@@ -91,14 +91,15 @@ static struct MHD_Response *from_text(char *text)
     return resp;
 }
 
-void ingress_audit(const struct ingress *in, struct MHD_Connection *conn,
-                   struct hs_audit_step *s)
+/* Records s with the request's client IP and User-Agent. */
+static enum hs_err audit(const struct ingress *in, struct MHD_Connection *conn,
+                         struct hs_audit_step *s, int held)
 {
     const union MHD_ConnectionInfo *ci;
     char ip[INET6_ADDRSTRLEN] = "";
 
     if (!in->audit)
-        return;
+        return HS_OK;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
@@ -114,8 +115,33 @@ void ingress_audit(const struct ingress *in, struct MHD_Connection *conn,
     s->client_ip = ip;
     s->user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                 "User-Agent");
-    if (hs_audit_emit(in->audit, s) != HS_OK)
-        return; /* logged by hs_audit_emit; a gap hs-replay reports */
+    /* Failures are logged by hs_audit_emit/hold, the event kept. */
+    return held ? hs_audit_hold(in->audit, s) : hs_audit_emit(in->audit, s);
+}
+
+void ingress_audit(const struct ingress *in, struct MHD_Connection *conn,
+                   struct hs_audit_step *s)
+{
+    (void)audit(in, conn, s, 0);
+}
+
+enum hs_err ingress_audit_hold(const struct ingress *in,
+                               struct MHD_Connection *conn,
+                               struct hs_audit_step *s)
+{
+    return audit(in, conn, s, 1);
+}
+
+enum hs_err ingress_txn_finish(const struct ingress *in,
+                               struct MHD_Connection *conn, struct hs_pg *pg,
+                               struct hs_audit_step *s)
+{
+    enum hs_err rc = s ? ingress_audit_hold(in, conn, s) : HS_OK;
+
+    if (rc == HS_OK)
+        return hs_pg_commit(pg) == HS_OK ? HS_OK : HS_ERR_TRANSIENT;
+    hs_pg_rollback(pg);
+    return rc;
 }
 
 enum hs_err ingress_req_set_cookie(struct ingress_req *r, const char *value)
@@ -281,6 +307,17 @@ enum MHD_Result ingress_respond_unavailable(struct MHD_Connection *conn,
                                  "The database is unavailable; try again.");
 }
 
+enum MHD_Result ingress_respond_failed(struct MHD_Connection *conn,
+                                       struct ingress_req *r, enum hs_err rc)
+{
+    if (rc != HS_ERR_UNRECORDED)
+        return ingress_respond_unavailable(conn, r);
+    return ingress_respond_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 "audit_unavailable",
+                                 "The audit trail cannot be written just "
+                                 "now, so nothing was done; try again.");
+}
+
 enum hs_err ingress_bearer_user(const struct ingress *in,
                                 struct MHD_Connection *conn, char *user_id,
                                 size_t cap)
@@ -343,6 +380,7 @@ enum route_id {
     R_ME,
     R_PROVIDER_TOKEN,
     R_PROVIDER,
+    R_API_TOKEN,
     R_CHECK_SIGNUP,
     R_SESSIONS,
     R_SESSION,
@@ -387,6 +425,7 @@ static const struct route routes[] = {
      "/api/providers/{p}/token", M_GET, "GET"},
     {R_PROVIDER, "/api/providers/", "", "/api/providers/{p}", M_DELETE,
      "DELETE"},
+    {R_API_TOKEN, "/api/token", NULL, "/api/token", M_DELETE, "DELETE"},
     {R_CHECK_SIGNUP, "/no-auth/check-signup", NULL, "/no-auth/check-signup",
      M_POST, "POST"},
     {R_SESSIONS, "/addons/sessions", NULL, "/addons/sessions", M_POST,
@@ -523,6 +562,8 @@ static enum MHD_Result dispatch(const struct ingress *in,
         if (rt->id == R_PROVIDER)
             return ingress_api_disconnect(in, conn, r, provider);
         return ingress_api_provider_token(in, conn, r, provider);
+    case R_API_TOKEN:
+        return ingress_api_token_revoke(in, conn, r);
     case R_CHECK_SIGNUP:
         return ingress_poll_check_signup(in, conn, r);
     case R_SESSIONS:

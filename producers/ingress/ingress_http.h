@@ -147,14 +147,33 @@ enum hs_err ingress_redirect_uri(const struct ingress *in, const char *route,
 
 /* Records one step on hs.audit (hs_audit.h) with the request's client IP
  * and User-Agent; a no-op without an auditor. A failure is logged
- * (audit.write_failed) and leaves a gap that hs-replay --verify reports. */
+ * (audit.write_failed), the event kept and sent later; the step stands. */
 void ingress_audit(const struct ingress *in, struct MHD_Connection *conn,
                    struct hs_audit_step *s);
+
+/* The same for a security-relevant step (hs_audit_hold), which is not
+ * done unless recorded: HS_OK once acknowledged, HS_ERR_UNRECORDED when
+ * not (the caller undoes the step and answers ingress_respond_failed). */
+enum hs_err ingress_audit_hold(const struct ingress *in,
+                               struct MHD_Connection *conn,
+                               struct hs_audit_step *s) HS_MUST_CHECK;
+
+/* Ends the open transaction on pg: holds s (NULL: nothing to record) and
+ * commits, or rolls back when the record was not acknowledged
+ * (HS_ERR_UNRECORDED). HS_ERR_TRANSIENT when the commit fails. */
+enum hs_err ingress_txn_finish(const struct ingress *in,
+                               struct MHD_Connection *conn, struct hs_pg *pg,
+                               struct hs_audit_step *s) HS_MUST_CHECK;
 
 /* 503 {"error":"unavailable"}: the JSON routes' answer when the database
  * cannot be reached. */
 enum MHD_Result ingress_respond_unavailable(struct MHD_Connection *conn,
                                             struct ingress_req *r);
+
+/* 503 for rc: {"error":"audit_unavailable"} for HS_ERR_UNRECORDED (an
+ * unrecorded step, undone), else ingress_respond_unavailable. */
+enum MHD_Result ingress_respond_failed(struct MHD_Connection *conn,
+                                       struct ingress_req *r, enum hs_err rc);
 
 /* Authenticates "Authorization: Bearer <token>" against api_tokens (by
  * hash). HS_OK writes the user id to user_id (cap >= 32); HS_ERR_DENIED

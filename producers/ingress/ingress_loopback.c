@@ -23,7 +23,8 @@
 /* The ingress_flow_insert of the loopback flow. handle is
  * "<port>:<requester>" (requester names hold no ':'). */
 static enum hs_err loopback_insert(const struct ingress *in,
-                                   const char *handle, const char *bind_hash,
+                                   struct hs_pg *pg, const char *handle,
+                                   const char *bind_hash,
                                    struct hs_state *st)
 {
     const char *colon = strchr(handle, ':');
@@ -31,8 +32,6 @@ static enum hs_err loopback_insert(const struct ingress *in,
     const char *p[6] = {st->handshake_id, st->provider, NULL, bind_hash, ttl,
                         NULL};
     char port[8];
-    PGresult *res = NULL;
-    enum hs_err rc;
 
     if (!colon || (size_t)(colon - handle) >= sizeof(port) ||
         strlen(colon + 1) >= sizeof(st->subject))
@@ -42,15 +41,12 @@ static enum hs_err loopback_insert(const struct ingress *in,
     snprintf(ttl, sizeof(ttl), "%d", in->cfg->state_ttl_s);
     p[2] = st->subject;
     p[5] = strcmp(port, "0") == 0 ? NULL : port;
-    rc = ingress_pg_query(in,
-                          "INSERT INTO handshakes (id, flow, provider, "
-                          "subject, binding_hash, expires_at, "
-                          "requester_port) VALUES ($1, 'loopback', $2, $3, "
-                          "$4, now() + make_interval(secs => $5::int), "
-                          "$6::int)",
-                          6, p, &res);
-    PQclear(res);
-    return rc;
+    return hs_pg_query(pg,
+                       "INSERT INTO handshakes (id, flow, provider, subject, "
+                       "binding_hash, expires_at, requester_port) VALUES "
+                       "($1, 'loopback', $2, $3, $4, now() + "
+                       "make_interval(secs => $5::int), $6::int)",
+                       6, p, NULL);
 }
 
 static enum MHD_Result refused(struct MHD_Connection *conn,
@@ -223,16 +219,20 @@ enum MHD_Result ingress_loopback_authorize(const struct ingress *in,
         rc = hs_requester_redirect(rq, target_port(rq, row), handle, url,
                                    sizeof(url));
     hs_wipe(handle, sizeof(handle));
-    if (rc == HS_ERR_CONFLICT)
-        return authorized_page(conn, r, rq->name, MHD_HTTP_CONFLICT);
-    if (rc != HS_OK)
-        return ingress_unavailable_page(conn, r);
-    {
+    if (rc == HS_OK) {
+        /* Held: the handle goes out only once recorded; unrecorded, it
+         * stays minted but unknown to anyone, and lapses in 60 s. */
         struct hs_audit_step s = {.action = "loopback.authorized",
                                   .outcome = "ok", .reason = rq->name,
                                   .handshake_id = row->id};
 
-        ingress_audit(in, conn, &s);
+        rc = ingress_audit_hold(in, conn, &s);
+    }
+    if (rc == HS_ERR_CONFLICT)
+        return authorized_page(conn, r, rq->name, MHD_HTTP_CONFLICT);
+    if (rc != HS_OK) {
+        hs_wipe(url, sizeof(url));
+        return ingress_unavailable_page(conn, r);
     }
     hs_log(HS_LOG_INFO, "loopback.authorized",
            HS_KV_STR("handshake_id", row->id),
@@ -256,6 +256,8 @@ enum MHD_Result ingress_loopback_redeem(const struct ingress *in,
     char hash[44], token[44], token_hash[44];
     const char *p[2] = {hash, token_hash};
     PGresult *res = NULL;
+    struct hs_pg *pg;
+    enum hs_err rc;
 
     if (!body)
         return ret;
@@ -273,25 +275,43 @@ enum MHD_Result ingress_loopback_redeem(const struct ingress *in,
     if (hs_random_token(32, token, sizeof(token)) != HS_OK)
         return MHD_NO;
     hs_sha256_b64url(token, strlen(token), token_hash);
-    if (ingress_pg_query(in,
-                         "SELECT outcome, coalesce(user_id, ''), "
-                         "coalesce(email, ''), coalesce(name, '') FROM "
-                         "hs_loopback_redeem($1, $2)",
-                         2, p, &res) != HS_OK || PQntuples(res) != 1) {
-        PQclear(res);
+    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK) {
         hs_wipe(token, sizeof(token));
         return ingress_respond_unavailable(conn, r);
     }
-    outcome = PQgetvalue(res, 0, 0);
-    ok = strcmp(outcome, "ok") == 0;
-    {
+    rc = hs_pg_begin(pg);
+    if (rc == HS_OK)
+        rc = hs_pg_query(pg,
+                         "SELECT outcome, coalesce(user_id, ''), "
+                         "coalesce(email, ''), coalesce(name, '') FROM "
+                         "hs_loopback_redeem($1, $2)",
+                         2, p, &res);
+    if (rc != HS_OK || PQntuples(res) != 1) {
+        hs_pg_rollback(pg);
+        rc = HS_ERR_TRANSIENT;
+    } else {
+        outcome = PQgetvalue(res, 0, 0);
+        ok = strcmp(outcome, "ok") == 0;
+        /* Held: the API token is released only once recorded. */
         struct hs_audit_step s = {
             .action = ok ? "api_token.issued" : "loopback.redeem_refused",
             .outcome = ok ? "ok" : "rejected",
             .reason = ok ? "loopback" : outcome,
-            .user_id = ok ? PQgetvalue(res, 0, 1) : NULL};
+            .user_id = ok ? PQgetvalue(res, 0, 1) : NULL,
+            .token = ok ? token : NULL};
 
-        ingress_audit(in, conn, &s);
+        if (ok) {
+            rc = ingress_txn_finish(in, conn, pg, &s);
+        } else {
+            rc = ingress_txn_finish(in, conn, pg, NULL);
+            ingress_audit(in, conn, &s);
+        }
+    }
+    hs_pg_pool_put(in->pool, pg);
+    if (rc != HS_OK) {
+        PQclear(res);
+        hs_wipe(token, sizeof(token));
+        return ingress_respond_failed(conn, r, rc);
     }
     if (ok) {
         hs_log(HS_LOG_INFO, "loopback.redeemed",

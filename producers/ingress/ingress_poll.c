@@ -68,13 +68,16 @@ static const struct {
 };
 
 /* One hs_poll_take. A fresh API token is drawn every time; its hash is
- * stored only when the result is released now. */
-static enum hs_err take(const struct ingress *in, const char *key,
-                        const char *kind, int waiting, struct poll_result *pr)
+ * stored only when the result is released now, and only once that is
+ * recorded (api_token.issued, held): HS_ERR_UNRECORDED when it was not. */
+static enum hs_err take(const struct ingress *in, struct MHD_Connection *conn,
+                        const char *key, const char *kind, int waiting,
+                        struct poll_result *pr)
 {
     char hash[44];
     const char *p[4] = {key, kind, waiting ? "t" : "f", hash};
     PGresult *res = NULL;
+    struct hs_pg *pg;
     enum hs_err rc;
     const char *o;
 
@@ -82,17 +85,23 @@ static enum hs_err take(const struct ingress *in, const char *key,
     if (hs_random_token(32, pr->api_token, sizeof(pr->api_token)) != HS_OK)
         return HS_ERR_INTERNAL;
     hs_sha256_b64url(pr->api_token, strlen(pr->api_token), hash);
-    rc = ingress_pg_query(in,
-                          "SELECT outcome, coalesce(user_id, ''), "
-                          "coalesce(provider, ''), coalesce(error, ''), "
-                          "coalesce(email, ''), coalesce(name, '') "
-                          "FROM hs_poll_take($1, $2, $3::boolean, $4)",
-                          4, p, &res);
-    if (rc != HS_OK)
-        return rc;
-    if (PQntuples(res) != 1) {
+    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
+        return HS_ERR_TRANSIENT;
+    rc = hs_pg_begin(pg);
+    if (rc == HS_OK)
+        rc = hs_pg_query(pg,
+                         "SELECT outcome, coalesce(user_id, ''), "
+                         "coalesce(provider, ''), coalesce(error, ''), "
+                         "coalesce(email, ''), coalesce(name, '') "
+                         "FROM hs_poll_take($1, $2, $3::boolean, $4)",
+                         4, p, &res);
+    if (rc == HS_OK && PQntuples(res) != 1)
+        rc = HS_ERR_INTERNAL;
+    if (rc != HS_OK) {
+        hs_pg_rollback(pg);
+        hs_pg_pool_put(in->pool, pg);
         PQclear(res);
-        return HS_ERR_INTERNAL;
+        return rc == HS_ERR_INTERNAL ? rc : HS_ERR_TRANSIENT;
     }
     o = PQgetvalue(res, 0, 0);
     pr->outcome = O_UNKNOWN;
@@ -105,9 +114,19 @@ static enum hs_err take(const struct ingress *in, const char *key,
     snprintf(pr->email, sizeof(pr->email), "%s", PQgetvalue(res, 0, 4));
     snprintf(pr->name, sizeof(pr->name), "%s", PQgetvalue(res, 0, 5));
     PQclear(res);
-    if (pr->outcome != O_COMPLETE)
+    {
+        struct hs_audit_step s = {
+            .action = "api_token.issued", .outcome = "ok", .reason = kind,
+            .user_id = pr->user_id, .provider = pr->provider,
+            .token = pr->api_token};
+
+        rc = ingress_txn_finish(in, conn, pg,
+                                pr->outcome == O_COMPLETE ? &s : NULL);
+    }
+    hs_pg_pool_put(in->pool, pg);
+    if (pr->outcome != O_COMPLETE || rc != HS_OK)
         hs_wipe(pr->api_token, sizeof(pr->api_token));
-    return HS_OK;
+    return rc;
 }
 
 typedef enum MHD_Result (*answer_fn)(struct MHD_Connection *conn,
@@ -140,21 +159,12 @@ static enum MHD_Result poll_route(const struct ingress *in,
             hs_now_ms() < r->wait_until_ms)
             armed = ingress_wait_arm(in->waits, &r->waiter, key, conn,
                                      r->wait_until_ms) == HS_OK;
-        rc = take(in, key, kind, wait_s > 0, &pr);
+        rc = take(in, conn, key, kind, wait_s > 0, &pr);
         if (rc != HS_OK || pr.outcome != O_PENDING || !armed) {
             if (armed)
                 ingress_wait_disarm(in->waits, &r->waiter);
             if (rc != HS_OK)
-                return ingress_respond_unavailable(conn, r);
-            if (pr.outcome == O_COMPLETE) {
-                /* The poll handed out an API token. */
-                struct hs_audit_step s = {
-                    .action = "api_token.issued", .outcome = "ok",
-                    .reason = kind, .user_id = pr.user_id,
-                    .provider = pr.provider};
-
-                ingress_audit(in, conn, &s);
-            }
+                return ingress_respond_failed(conn, r, rc);
             ret = fn(conn, r, &pr);
             hs_wipe(&pr, sizeof(pr));
             return ret;
@@ -365,10 +375,17 @@ enum MHD_Result ingress_poll_session_new(const struct ingress *in,
         return ingress_respond_unavailable(conn, r);
     }
     {
+        /* Held: no session id is handed out unrecorded (the row, never
+         * named to anyone, expires unused). */
         struct hs_audit_step s = {.action = "session.created",
                                   .outcome = "ok"};
 
-        ingress_audit(in, conn, &s);
+        rc = ingress_audit_hold(in, conn, &s);
+    }
+    if (rc != HS_OK) {
+        hs_wipe(sid, sizeof(sid));
+        hs_wipe(transit, sizeof(transit));
+        return ingress_respond_failed(conn, r, rc);
     }
     hs_log(HS_LOG_INFO, "session.created", HS_KV_STR("request_id",
                                                       r->request_id));

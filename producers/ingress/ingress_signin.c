@@ -45,29 +45,21 @@ static enum hs_err insert_handshake(struct hs_pg *pg, const struct hs_state *st,
 }
 
 /* Binds the poll found by sql (params: handle, handshake id; returns the
- * key hash) to a new handshake, in one transaction. */
-static enum hs_err bind_poll(const struct ingress *in, const char *pre,
-                             const char *sql, const char *handle,
-                             const char *bind_hash, struct hs_state *st)
+ * key hash) to a new handshake, in the transaction open on pg. */
+static enum hs_err bind_poll(const struct ingress *in, struct hs_pg *pg,
+                             const char *pre, const char *sql,
+                             const char *handle, const char *bind_hash,
+                             struct hs_state *st)
 {
     const char *p[2] = {handle, st->handshake_id};
-    struct hs_pg *pg;
-    enum hs_err rc;
+    enum hs_err rc = HS_OK;
 
-    if (hs_pg_pool_get(in->pool, INGRESS_POOL_WAIT_MS, &pg) != HS_OK)
-        return HS_ERR_TRANSIENT;
-    rc = hs_pg_begin(pg);
-    if (rc == HS_OK && pre)
+    if (pre)
         rc = hs_pg_query(pg, pre, 1, p, NULL);
     if (rc == HS_OK)
         rc = one_row(pg, sql, 2, p, st->subject, sizeof(st->subject));
     if (rc == HS_OK)
         rc = insert_handshake(pg, st, bind_hash, in->cfg->state_ttl_s);
-    if (rc == HS_OK)
-        rc = hs_pg_commit(pg);
-    else
-        hs_pg_rollback(pg);
-    hs_pg_pool_put(in->pool, pg);
     return rc;
 }
 
@@ -97,12 +89,13 @@ static enum MHD_Result signin_page(const struct ingress *in,
 
 /* ---- signup ------------------------------------------------------------- */
 
-static enum hs_err signup_insert(const struct ingress *in, const char *handle,
-                                 const char *bind_hash, struct hs_state *st)
+static enum hs_err signup_insert(const struct ingress *in, struct hs_pg *pg,
+                                 const char *handle, const char *bind_hash,
+                                 struct hs_state *st)
 {
     /* The agent may not have polled yet: the row starts here then. */
     return bind_poll(
-        in,
+        in, pg,
         "INSERT INTO polls (key_hash, kind, expires_at) VALUES ($1, "
         "'signup', now() + interval '10 minutes') ON CONFLICT DO NOTHING",
         "UPDATE polls SET handshake_id = $2 WHERE key_hash = $1 AND kind = "
@@ -175,14 +168,15 @@ enum MHD_Result ingress_signin_signup(const struct ingress *in,
 
 /* ---- session transit ---------------------------------------------------- */
 
-static enum hs_err transit_insert(const struct ingress *in, const char *handle,
-                                  const char *bind_hash, struct hs_state *st)
+static enum hs_err transit_insert(const struct ingress *in, struct hs_pg *pg,
+                                  const char *handle, const char *bind_hash,
+                                  struct hs_state *st)
 {
     char thash[44];
 
     hs_sha256_b64url(handle, strlen(handle), thash);
     return bind_poll(
-        in, NULL,
+        in, pg, NULL,
         "UPDATE polls SET handshake_id = $2 WHERE transit_hash = $1 AND "
         "kind = 'session' AND handshake_id IS NULL AND status = 'pending' "
         "AND transit_expires_at > now() AND expires_at > now() "

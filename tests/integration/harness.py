@@ -184,6 +184,18 @@ class Stack:
         with urllib.request.urlopen(self.provider + "/stats", timeout=5) as r:
             return json.load(r)
 
+    def provider_secrets(self):
+        """Every code, verifier and token the demo provider issued, and
+        the demo API token."""
+        s = self.stats()
+        secrets = {self.token}
+        for t in s["issued"]:
+            secrets.update([t["access_token"], t["refresh_token"], t["code"],
+                            t["code_verifier"]])
+        for t in s["refreshes"]:
+            secrets.update([t["access_token"], t["refresh_token"]])
+        return {x for x in secrets if x}
+
     def psql(self, sql):
         out = subprocess.run(["psql", self.pg, "-Atc", sql], check=True,
                              capture_output=True, timeout=30)
@@ -351,7 +363,8 @@ def run_tests(tests, stack):
 
 def audit_verified(stack):
     """hs-replay --verify over the whole audit trail the suite left: every
-    signature good, no producer's seq missing or repeated."""
+    signature good, no producer's seq missing or repeated; and none of the
+    codes and tokens the demo provider issued is in it."""
     prog = os.path.join(stack.bindir, "hs-replay")
     if not os.path.exists(prog):
         return True
@@ -359,11 +372,18 @@ def audit_verified(stack):
     r = subprocess.run([prog, "--brokers", stack.kafka, "--verify",
                         "--format", "jsonl"], env=stack.env,
                        capture_output=True, timeout=300)
-    if r.returncode == 0 and b"Sanitizer" not in r.stderr:
-        return True
-    print("FAIL hs-replay --verify on the suite's audit trail:")
-    print(r.stderr.decode("utf-8", "replace")[-3000:])
-    return False
+    if r.returncode != 0 or b"Sanitizer" in r.stderr:
+        print("FAIL hs-replay --verify on the suite's audit trail:")
+        print(r.stderr.decode("utf-8", "replace")[-3000:])
+        return False
+    secrets = stack.provider_secrets()
+    audit = stack.kcat_raw("hs.audit")
+    leaked = [x for x in secrets if x.encode() in audit]
+    if leaked:
+        print("FAIL a secret is on hs.audit (%d of %d)" % (len(leaked),
+                                                          len(secrets)))
+        return False
+    return True
 
 
 def main(tests, setup=None, verify_audit=True, **stack_kw):

@@ -1,9 +1,12 @@
 """The audit trail (issue 6): every step of every flow on hs.audit, signed,
 and hs-replay --verify.
 
-One hs-dev stack runs a connect, a sign-up, a refused callback, a refresh
-and a disconnect; then hs-replay reads hs.audit: --verify accepts the
-trail, each handshake's actions come in the expected order, one event
+One hs-dev stack runs a connect, a sign-up, a loopback sign-in, a refused
+callback, a refresh and a disconnect, then an add-in session, an API token
+revocation and a connect while hs.audit is offline; hs-replay reads
+hs.audit: --verify accepts the trail, each handshake's actions come in the
+expected order, nothing held back was reported done while the trail could
+not be written, one event
 altered by one byte and re-produced is named, one event left out of a copy
 of the topic is named as a gap, and no audit event holds a secret.
 
@@ -11,17 +14,31 @@ Run: python3 tests/integration/test_audit.py <build>/bin
 """
 import json
 import os
+import signal
 import subprocess
+import urllib.parse
+import urllib.request
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Browser, browser_to_provider, main, wait_for  # noqa: E402
+from harness import (Browser, api, browser_to_provider, csrf_of,  # noqa
+                     main, wait_for)
 
 SLOW = 2.5 if os.environ.get("HS_DEV_VALGRIND") == "1" else 1.0
 ENV = {"HS_DEMO_ACCESS_TTL": str(int(4 * SLOW)),
-       "HS_REFRESH_AHEAD": str(int(2 * SLOW))}
+       "HS_REFRESH_AHEAD": str(int(2 * SLOW)),
+       # A held answer waits this long for hs.audit before giving up.
+       "HS_KAFKA_TIMEOUT_MS": str(int(1500 * SLOW))}
 SEEN = {}
+
+
+def provider_control(stack, **q):
+    req = urllib.request.Request(
+        stack.provider + "/control?" + urllib.parse.urlencode(q), data=b"",
+        method="POST")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
 
 
 def replay(stack, *args, env=None):
@@ -65,6 +82,32 @@ def test_flows_leave_a_verified_trail_in_order(stack):
     assert r.status == 302, (r.status, r.text)
     sid = r.location.rsplit("/", 1)[1]
     assert signer.finish(p)[0] == 0
+    # A loopback sign-in: the browser brings hs-agent's listener a handle.
+    lb = stack.agent()
+    p = subprocess.Popen(
+        [lb.bin, "--home", lb.home, "--server", stack.ingress, "--brokers",
+         stack.kafka, "login", "demo", "--loopback", "--no-browser",
+         "--timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=lb.env)
+    url = None
+    while url is None:
+        line = p.stdout.readline().decode()
+        assert line, p.stderr.read()
+        if line.startswith("  http"):
+            url = line.strip()
+    b = Browser()
+    r = b.get(Browser().get(browser_to_provider(b, url)).location)
+    assert r.status == 302, (r.status, r.text)
+    status_url = stack.ingress + r.location
+    lid = r.location.rsplit("/", 1)[1]
+    page = wait_for(lambda: (lambda pg: pg if "Authorize hs-agent" in
+                             pg.text else None)(b.get(status_url)),
+                    what="the Authorize page")
+    r = b.post_form(status_url, {"csrf": csrf_of(page.text)})
+    assert r.status == 302, (r.status, r.text)
+    assert b.get(r.location).status == 200
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, (out, err)
     # A refused callback (a forged state).
     assert Browser().get(stack.ingress + "/no-auth/provider-token/demo?"
                          "code=x&state=forged").status == 400
@@ -82,16 +125,27 @@ def test_flows_leave_a_verified_trail_in_order(stack):
         "handshake.started", "callback.received", "exchange.succeeded"], \
         actions_of(evs, hid)
     assert "broadcast.sent" in actions_of(evs, hid)
-    assert actions_of(evs, sid)[:3] == [
-        "handshake.started", "callback.received", "exchange.succeeded"], \
-        actions_of(evs, sid)
-    assert set(actions_of(evs, sid)[3:]) <= {"broadcast.sent"}
+    assert actions_of(evs, sid)[:4] == [
+        "handshake.started", "callback.received", "exchange.succeeded",
+        "signup.completed"], actions_of(evs, sid)
+    assert set(actions_of(evs, sid)[4:]) <= {"broadcast.sent"}
+    # (broadcast.sent goes its own way once the token is stored)
+    assert [a for a in actions_of(evs, lid) if a != "broadcast.sent"] == [
+        "handshake.started", "callback.received", "exchange.succeeded",
+        "signup.completed", "loopback.authorized"], actions_of(evs, lid)
+    lb_user = [e for e in evs if e.get("handshake_id") == lid and
+               e["action"] == "signup.completed"][0]["user_id"]
+    after = [e["action"] for e in evs if e.get("user_id") == lb_user and
+             e["action"] == "api_token.issued" and e["reason"] == "loopback"]
+    assert after == ["api_token.issued"], after
     mine = {e["action"]: e for e in evs if e.get("handshake_id") == sid}
     assert mine["handshake.started"]["reason"] == "signup", mine
     user = mine["exchange.succeeded"]["user_id"]
     issued = [e for e in evs if e["action"] == "api_token.issued" and
               e.get("user_id") == user]
-    assert [e["reason"] for e in issued] == ["signup"], issued
+    # (the demo provider signs everyone in as one user)
+    assert sorted(e["reason"] for e in issued) == ["loopback", "signup"], \
+        issued
     acts = {e["action"] for e in evs}
     for a in ("callback.rejected", "token.refreshed", "provider.disconnected",
               "token.revoked"):
@@ -106,6 +160,134 @@ def test_flows_leave_a_verified_trail_in_order(stack):
     # Filters.
     only = events(stack, "--action", "provider.disconnected")
     assert only and all(e["action"] == "provider.disconnected" for e in only)
+
+
+def audit_offline(stack, down):
+    """hs-dev takes hs.audit's partitions offline (SIGUSR1) or back."""
+    stack.proc.send_signal(signal.SIGUSR1 if down else signal.SIGUSR2)
+    marker = b'"event":"dev.audit_%s"' % (b"down" if down else b"up")
+    wait_for(lambda: marker in open(stack.log_path, "rb").read(),
+             timeout=5, what="hs-dev to switch hs.audit")
+
+
+def status_of(stack, hid):
+    return stack.psql("SELECT status FROM handshakes WHERE id = '%s'" % hid)
+
+
+def test_an_unwritable_trail_holds_the_answers(stack):
+    """hs.audit offline: no security-relevant step is reported done, and
+    none is lost; back online, each is done once and the trail verifies,
+    the steps undone meanwhile marked aborted."""
+    agent = stack.agent()
+    agent.login()
+    p, url, _ = agent.start_connect()
+    b = Browser()
+    assert b.get(Browser().get(browser_to_provider(b, url)).location
+                 ).status == 302
+    assert agent.finish(p)[0] == 0
+    # An add-in session signed in, its API token not collected yet.
+    sess = api(stack.ingress + "/addons/sessions", body={},
+               method="POST").json()
+    b = Browser()
+    r = b.get(Browser().get(browser_to_provider(b, sess["transit_url"])
+                            ).location)
+    assert r.status == 302
+    sess_hid = r.location.rsplit("/", 1)[1]
+    wait_for(lambda: status_of(stack, sess_hid) == "complete",
+             what="the session's sign-in")
+    # A connect whose token request is slow: hs.audit goes offline while
+    # the exchange waits for the provider.
+    provider_control(stack, delay_ms=1500)
+    p, url, _ = agent.start_connect(timeout=120)
+    b = Browser()
+    r = b.get(Browser().get(browser_to_provider(b, url)).location)
+    assert r.status == 302
+    slow_hid = r.location.rsplit("/", 1)[1]
+    t_down = time.time()
+    audit_offline(stack, True)
+    try:
+        provider_control(stack, delay_ms=0)
+        # hs-ingress: every held answer is a 503 that says why.
+        sid_url = stack.ingress + "/addons/sessions/" + sess["session_id"]
+        for r in (Browser().get(sid_url),
+                  api(stack.ingress + "/addons/sessions", body={},
+                      method="POST"),
+                  api(stack.ingress + "/api/providers/demo",
+                      token=stack.token, method="DELETE"),
+                  api(stack.ingress + "/api/token", token=stack.token,
+                      method="DELETE")):
+            assert r.status == 503, (r.status, r.text)
+            assert r.json()["error"] == "audit_unavailable", r.text
+        other = stack.agent()  # an agent of its own: its own me-channel
+        other.login()
+        q, q_url, _ = other.start_connect(timeout=120)
+        qb = Browser()
+        page = qb.get(q_url)
+        r = qb.post_form(q_url, {"csrf": csrf_of(page.text)})
+        assert r.status == 503 and "audit trail" in r.text, r.status
+        assert r.location is None
+        # hs-exchange holds the token it got: nothing stored or announced.
+        time.sleep(max(0, t_down + 4 - time.time()))
+        assert status_of(stack, slow_hid) == "exchanging"
+    finally:
+        audit_offline(stack, False)
+    # Back: the slow connect completes; nothing held back was consumed.
+    wait_for(lambda: status_of(stack, slow_hid) == "complete", timeout=30,
+             what="the held exchange to complete")
+    assert agent.finish(p)[0] == 0
+    # The connect refused meanwhile: its link still works (nothing used).
+    r = qb.get(Browser().get(browser_to_provider(qb, q_url)).location)
+    assert r.status == 302, (r.status, r.text)
+    assert other.finish(q)[0] == 0
+    r = Browser().get(sid_url)
+    assert r.status == 200, (r.status, r.text)
+    sess_token = r.json()["access_token"]
+    me = api(stack.ingress + "/api/me", token=stack.token)
+    assert me.status == 200
+    assert [x["name"] for x in me.json()["providers"]] == ["demo"], me.text
+    # A revocation: the token stops working; the record names it by the
+    # same fingerprint as its issue.
+    lo = stack.agent()
+    lo.login(token=sess_token)
+    r = lo.run("logout")
+    assert r.returncode == 0 and b"revoked and removed" in r.stdout, r
+    r = api(stack.ingress + "/api/me", token=sess_token)
+    assert r.status == 401, r.status
+    r = api(stack.ingress + "/api/token", token=sess_token, method="DELETE")
+    assert r.status == 401, r.status
+    time.sleep(1)
+    evs = events(stack)
+    aborted = {e["action"] for e in evs if e["outcome"] == "aborted"}
+    assert aborted >= {"api_token.issued", "session.created",
+                       "provider.disconnected", "api_token.revoked",
+                       "handshake.started", "exchange.succeeded"}, aborted
+    assert all(e["reason"] == "audit_unavailable" for e in evs
+               if e["outcome"] == "aborted")
+    ok = [a for a in actions_of(evs, slow_hid)
+          if a in ("exchange.succeeded", "broadcast.sent")]
+    assert ok[0] == "exchange.succeeded", actions_of(evs, slow_hid)
+    issued = [e for e in evs if e["action"] == "api_token.issued" and
+              e["outcome"] == "ok" and e["reason"] == "session"]
+    revoked = [e for e in evs if e["action"] == "api_token.revoked" and
+               e["outcome"] == "ok"]
+    assert len(revoked) == 1 and revoked[0]["fingerprint"] in {
+        e["fingerprint"] for e in issued}, (revoked, issued)
+    # The add-in session's steps, in order, then its one API token.
+    assert actions_of(evs, sess_hid)[:4] == [
+        "handshake.started", "callback.received", "exchange.succeeded",
+        "signup.completed"], actions_of(evs, sess_hid)
+    signup = [e for e in evs if e["action"] == "signup.completed" and
+              e.get("handshake_id") == sess_hid]
+    assert signup[0]["reason"] == "session", signup
+    # (one producer, the ingress: its seq gives the order)
+    assert [e["outcome"] for e in sorted(evs, key=lambda e: e["seq"])
+            if e["action"] == "api_token.issued" and
+            e.get("user_id") == signup[0]["user_id"] and
+            e["reason"] in ("session", "audit_unavailable")] == [
+                "aborted", "ok"], \
+        [e for e in evs if e["action"] == "api_token.issued"]
+    r = replay(stack, "--verify", "--format", "jsonl")
+    assert r.returncode == 0, r.stderr.decode()
 
 
 def test_an_altered_event_is_named(stack):
@@ -157,13 +339,8 @@ def test_a_missing_event_is_named(stack):
 
 
 def test_no_secret_in_the_audit_trail(stack):
-    s = stack.stats()
-    secrets = {stack.token}
-    for t in s["issued"]:
-        secrets.update([t["access_token"], t["refresh_token"], t["code"],
-                        t["code_verifier"]])
-    for t in s["refreshes"]:
-        secrets.update([t["access_token"], t["refresh_token"]])
+    secrets = stack.provider_secrets()
+    assert len(secrets) > 20
     audit = stack.kcat_raw("hs.audit")
     assert audit.count(b"exchange.succeeded") >= 1
     for x in secrets:
@@ -172,6 +349,7 @@ def test_no_secret_in_the_audit_trail(stack):
 
 if __name__ == "__main__":
     main([test_flows_leave_a_verified_trail_in_order,
+          test_an_unwritable_trail_holds_the_answers,
           test_an_altered_event_is_named,
           test_a_missing_event_is_named,
           test_no_secret_in_the_audit_trail], extra_env=ENV,

@@ -167,7 +167,7 @@ static void test_callback_emits_then_redirects(void **st)
                                     PARAM("state", state)};
 
         expect_produce(HS_OK);
-        assert_int_equal(ingress_callback_accept(&in, "demo", ROUTE, p, 2,
+        assert_int_equal(ingress_callback_accept(&in, NULL, "demo", ROUTE, p, 2,
                                                  cookies, NOW, &res), 302);
     }
     assert_string_equal(res.location, "/web/handshake/" HID);
@@ -218,7 +218,7 @@ static void test_integration_callback_keeps_its_redirect_uri(void **st)
 
         expect_produce(HS_OK);
         assert_int_equal(ingress_callback_accept(
-                             &in, "demo", "/integration/{p}/callback", p, 2,
+                             &in, NULL, "demo", "/integration/{p}/callback", p, 2,
                              cookies, NOW, &res), 302);
     }
     assert_non_null(ev);
@@ -248,7 +248,7 @@ static void test_error_callback_carries_the_error(void **st)
             PARAM("state", state)};
 
         expect_produce(HS_OK);
-        assert_int_equal(ingress_callback_accept(&in, "demo", ROUTE, p, 3,
+        assert_int_equal(ingress_callback_accept(&in, NULL, "demo", ROUTE, p, 3,
                                                  cookies, NOW, &res), 302);
     }
     assert_non_null(ev);
@@ -277,7 +277,7 @@ static void test_callback_kafka_down_is_503(void **st)
 
         fake_kafka_reset();
         expect_produce(failures[i]);
-        assert_int_equal(ingress_callback_accept(&in, "demo", ROUTE, p, 2,
+        assert_int_equal(ingress_callback_accept(&in, NULL, "demo", ROUTE, p, 2,
                                                  cookies, NOW, &res), 503);
         assert_int_equal(res.page.status, 503);
         assert_string_equal(res.reason, "emit_failed");
@@ -405,7 +405,7 @@ static void test_bad_callbacks_produce_nothing(void **st)
             unsigned status;
 
             fake_kafka_reset();
-            status = ingress_callback_accept(&in, cases[i].provider, ROUTE,
+            status = ingress_callback_accept(&in, NULL, cases[i].provider, ROUTE,
                                              cases[i].p, cases[i].n,
                                              cases[i].cookies, cases[i].now,
                                              &res);
@@ -440,7 +440,7 @@ static void test_matching_iss_and_provider_extras_accepted(void **st)
                                     PARAM("scope", "openid")};
 
         expect_produce(HS_OK);
-        assert_int_equal(ingress_callback_accept(&in, "acme", ROUTE, p, 4,
+        assert_int_equal(ingress_callback_accept(&in, NULL, "acme", ROUTE, p, 4,
                                                  cookies, NOW, &res), 302);
     }
 }

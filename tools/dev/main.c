@@ -9,6 +9,9 @@
  * found next to this executable. Prints "ingress", "kafka", "postgres",
  * "demo-token", "provider" lines, then "ready"; logs go to stderr. On
  * SIGINT/SIGTERM every child is stopped by PID and PostgreSQL is shut down.
+ * SIGUSR1 takes hs.audit offline (its partitions lose their leader, as
+ * when a real cluster loses them; the other topics keep working) and
+ * SIGUSR2 brings it back: for trying how the services hold their answers.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
@@ -45,13 +48,30 @@ struct child {
 static struct child children[MAX_CHILDREN];
 static int nchildren;
 static volatile sig_atomic_t running = 1;
+static volatile sig_atomic_t audit_down = -1; /* -1: no change asked */
 static char bindir[DIR_MAX], datadir[DIR_MAX], pgbin[DIR_MAX];
 static int temp_data;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    running = 0;
+    if (sig == SIGUSR1 || sig == SIGUSR2)
+        audit_down = sig == SIGUSR1;
+    else
+        running = 0;
+}
+
+/* Every hs.audit partition without a leader (down), or led again. */
+static void audit_outage(rd_kafka_mock_cluster_t *mc, int down, long parts)
+{
+    const char *prefix = getenv("HS_TOPIC_PREFIX");
+    char t[128];
+
+    snprintf(t, sizeof(t), "%shs.audit", prefix ? prefix : "");
+    for (long p = 0; p < parts; p++)
+        rd_kafka_mock_partition_set_leader(mc, t, (int32_t)p,
+                                           down ? -1 : (int32_t)(p % 3) + 1);
+    hs_log(HS_LOG_WARN, down ? "dev.audit_down" : "dev.audit_up",
+           HS_KV_INT("partitions", parts));
 }
 
 static void die(const char *what)
@@ -435,7 +455,7 @@ static int wait_ready(const char *ingress)
 
 int main(int argc, char **argv)
 {
-    long port = 8080, workers = 2;
+    long port = 8080, workers = 2, audit_parts = 3;
     const char *providers = NULL, *data = NULL;
     char conninfo[PATH_MAX + 100], token[64], catalog[PATH_MAX];
     char bootstrap[512], ingress_url[64], provider_url[200] = "";
@@ -480,6 +500,8 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -532,7 +554,8 @@ int main(int argc, char **argv)
         /* The mock keeps about 5 MB per partition (older batches go):
          * the replay benchmark asks for enough audit partitions. */
         const char *ap = getenv("HS_DEV_AUDIT_PARTITIONS");
-        long audit_parts = ap ? strtol(ap, NULL, 10) : 3;
+
+        audit_parts = ap ? strtol(ap, NULL, 10) : 3;
 
         if (audit_parts < 1 || audit_parts > 1024) {
             die("HS_DEV_AUDIT_PARTITIONS: expected 1 to 1024");
@@ -652,6 +675,10 @@ int main(int argc, char **argv)
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
 
+        if (audit_down >= 0) {
+            audit_outage(mc, audit_down, audit_parts);
+            audit_down = -1;
+        }
         if (pid > 0) {
             for (int i = 0; i < nchildren; i++) {
                 if (children[i].pid == pid) {

@@ -118,6 +118,19 @@ enum hs_err broadcaster_handle(struct hs_worker *w,
     }
     if (rc != HS_OK)
         goto out; /* transient: retried */
+    {
+        /* Held: nothing is delivered unless recorded (a failed delivery
+         * after this is retried, so the record may come twice). */
+        struct hs_audit_step s = {
+            .action = "broadcast.sent", .outcome = "ok",
+            .reason = hs_event_type_name(ev->type),
+            .handshake_id = ev->handshake_id, .user_id = ev->user_id,
+            .provider = ev->provider};
+
+        rc = hs_worker_audit_hold(w, &s);
+        if (rc != HS_OK)
+            goto out; /* transient: retried */
+    }
     hs_config_topic(w->cfg, HS_TOPIC_ME, topic, sizeof(topic));
     for (int i = 0; i < PQntuples(res); i++) {
         rc = me_message(w, ev, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
@@ -136,15 +149,6 @@ enum hs_err broadcaster_handle(struct hs_worker *w,
         sent++;
     }
     rc = hs_kafka_flush(w->producer, w->cfg->kafka_timeout_ms);
-    if (rc == HS_OK) {
-        struct hs_audit_step s = {
-            .action = "broadcast.sent", .outcome = "ok",
-            .reason = hs_event_type_name(ev->type),
-            .handshake_id = ev->handshake_id, .user_id = ev->user_id,
-            .provider = ev->provider};
-
-        hs_worker_audit(w, &s);
-    }
     if (rc == HS_OK)
         hs_log(HS_LOG_INFO, "broadcast.sent",
                HS_KV_STR("type", hs_event_type_name(ev->type)),

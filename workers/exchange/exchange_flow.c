@@ -253,6 +253,22 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
         rc = exchange_store_announce(w, HS_EV_TOKEN_ISSUED, s->user_id,
                                      cb->provider, cb->handshake_id, s->tok,
                                      s->scopes, s->expires_at);
+    if (rc == HS_OK) {
+        /* Held: the token is kept and announced only once recorded. */
+        struct hs_audit_step a = {
+            .action = "exchange.succeeded", .outcome = "ok",
+            .reason = s->cl->flow, .handshake_id = cb->handshake_id,
+            .user_id = s->user_id, .provider = cb->provider,
+            .token = s->tok->access_token};
+
+        rc = hs_worker_audit_hold(w, &a);
+        if (rc == HS_OK && s->id) {
+            /* A sign-in flow established its user. */
+            a.action = "signup.completed";
+            a.token = NULL;
+            rc = hs_worker_audit_hold(w, &a);
+        }
+    }
     exchange_store_wipe(st);
     free(st);
     return rc;
@@ -436,15 +452,6 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
                HS_KV_STR("provider", cb->provider),
                HS_KV_STR("fingerprint", fp),
                HS_KV_STR("reason", rc == HS_OK ? NULL : hs_strerror(rc)));
-        if (rc == HS_OK) {
-            struct hs_audit_step a = {
-                .action = "exchange.succeeded", .outcome = "ok",
-                .reason = cl.flow, .handshake_id = cb->handshake_id,
-                .user_id = s.user_id, .provider = cb->provider,
-                .token = tok->access_token};
-
-            hs_worker_audit(w, &a);
-        }
         if (rc == HS_ERR_CONFLICT)
             rc = HS_OK; /* already failed as interrupted: final */
         else if (rc != HS_OK && !hs_err_is_retriable(rc))

@@ -166,6 +166,15 @@ static enum hs_err store_ok(struct hs_worker *w, struct outcome *o)
         rc = exchange_store_announce(w, HS_EV_TOKEN_REFRESHED, o->l->user_id,
                                      o->l->provider, "", tok, scopes,
                                      expires_at);
+    if (rc == HS_OK && o->stored) {
+        /* Held: the new token is kept and announced only once recorded. */
+        struct hs_audit_step a = {
+            .action = "token.refreshed", .outcome = "ok",
+            .user_id = o->l->user_id, .provider = o->l->provider,
+            .token = tok->access_token};
+
+        rc = hs_worker_audit_hold(w, &a);
+    }
     exchange_store_wipe(st);
     free(st);
     return rc;
@@ -297,17 +306,14 @@ static enum refresher_outcome call_refresh(struct hs_worker *w,
 static void log_outcome(struct hs_worker *w, const struct outcome *o,
                         const struct exchange_token *tok)
 {
-    static const char *const action[] = {"token.refreshed", "refresh.failed",
-                                         "reauth.required"};
     struct hs_audit_step s = {
-        .action = action[o->kind],
-        .outcome = o->kind == REFRESHER_OK ? "ok" : "failed",
-        .reason = o->error, .user_id = o->l->user_id,
-        .provider = o->l->provider,
-        .token = o->kind == REFRESHER_OK ? tok->access_token : NULL};
+        .action = o->kind == REFRESHER_RETRY ? "refresh.failed"
+                                             : "reauth.required",
+        .outcome = "failed", .reason = o->error, .user_id = o->l->user_id,
+        .provider = o->l->provider};
     char fp[17] = "";
 
-    if (o->stored)
+    if (o->stored && o->kind != REFRESHER_OK) /* a success: held in store_ok */
         hs_worker_audit(w, &s);
     if (!o->stored) {
         hs_log(HS_LOG_WARN, "refresh.superseded",
