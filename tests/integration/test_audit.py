@@ -203,7 +203,6 @@ def test_an_unwritable_trail_holds_the_answers(stack):
     r = b.get(Browser().get(browser_to_provider(b, url)).location)
     assert r.status == 302
     slow_hid = r.location.rsplit("/", 1)[1]
-    t_down = time.time()
     audit_offline(stack, True)
     try:
         provider_control(stack, delay_ms=0)
@@ -227,7 +226,9 @@ def test_an_unwritable_trail_holds_the_answers(stack):
         assert r.status == 503 and "audit trail" in r.text, r.status
         assert r.location is None
         # hs-exchange holds the token it got: nothing stored or announced.
-        time.sleep(max(0, t_down + 4 - time.time()))
+        wait_for(lambda: b'"svc":"hs-exchange","event":"audit.write_failed"'
+                 in open(stack.log_path, "rb").read(), timeout=30 * SLOW,
+                 what="hs-exchange to fail to record")
         assert status_of(stack, slow_hid) == "exchanging"
     finally:
         audit_offline(stack, False)
