@@ -14,11 +14,10 @@
  * hs_audit_emit assigns the next seq, signs and produces to hs.audit (key:
  * user id, else handshake id) and waits for acks=all. An event whose
  * produce failed (logged as audit.write_failed with its seq) is kept, up to
- * 1024, and sent again before the next new one (which waits behind it), so
- * an outage leaves no gap
- * in seq unless the process dies meanwhile (audit.unsent at exit) or the
- * backlog overflows (audit.dropped): those gaps hs-replay --verify
- * reports.
+ * 1024, and sent again before the next new one (which waits behind it),
+ * so an outage leaves no gap in seq unless the process dies meanwhile
+ * (audit.unsent at exit) or the backlog overflows (audit.dropped): those
+ * gaps hs-replay --verify reports.
  *
  * Public keys for verifiers: HS_AUDIT_KEYS "kid:base64url(32 bytes),..."
  * (hs_audit_keys_parse); hs-replay --print-keys derives them from
@@ -101,12 +100,12 @@ enum hs_err hs_audit_emit(struct hs_auditor *a,
 
 /* For a security-relevant step that counts as done only once its record
  * is acknowledged: the caller takes the step inside a transaction, calls
- * this before committing, and rolls back and answers "unavailable" unless
- * it returns HS_OK (HS_ERR_UNRECORDED). On failure the copy kept for later says
- * outcome "aborted", reason "audit_unavailable", so the trail still has
- * no gap and does not claim a step that was undone. (A commit that fails
- * after an acknowledged record leaves a record of a step not taken: the
- * trail may over-report an attempt, never miss one.) */
+ * this before committing, and rolls back and answers "unavailable" when
+ * it returns HS_ERR_UNRECORDED. The copy then kept for later says outcome
+ * "aborted", reason "audit_unavailable", so the trail still has no gap and
+ * does not claim a step that was undone. (A commit that fails after an
+ * acknowledged record leaves a record of a step not taken: the trail may
+ * over-report an attempt, never miss one.) */
 enum hs_err hs_audit_hold(struct hs_auditor *a,
                           const struct hs_audit_step *s) HS_MUST_CHECK;
 

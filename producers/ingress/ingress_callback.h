@@ -30,13 +30,14 @@ struct ingress_callback_result {
 /* Decides the callback for provider (path segment, lowercase) that came
  * in on route (its template, which gives the redirect_uri the token
  * request repeats: ingress_redirect_uri) with query p[0..n-1] and the raw
- * Cookie header (may be NULL), at now_ms. Returns
- * out->status: 302 after callback.received was recorded
- * (ingress_audit_hold on conn, which only an auditor reads) and
- * hs_kafka_produce_acked() on in->producer said HS_OK; 400 for a malformed query, a missing, forged, expired,
+ * Cookie header (may be NULL), at now_ms. Returns out->status: 302 after
+ * callback.received was recorded (ingress_audit_hold on conn, which only
+ * an auditor reads) and hs_kafka_produce_acked() on in->producer said
+ * HS_OK; 400 for a malformed query, a missing, forged, expired,
  * wrong-provider, unbound or foreign-environment state (nothing
  * produced); 404 for an unknown provider; 503 when Kafka did not
- * acknowledge (reason "audit_unavailable" when the record was not). Always fills *out. Thread-safe. */
+ * acknowledge (reason "emit_failed", or "audit_unavailable" when the
+ * record was not). Always fills *out. Thread-safe. */
 unsigned ingress_callback_accept(const struct ingress *in,
                                  struct MHD_Connection *conn,
                                  const char *provider, const char *route,
