@@ -17,7 +17,7 @@
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_LEVEL };
 enum cfg_check { CHK_NONE, CHK_ENV, CHK_URL, CHK_LISTEN, CHK_KEYS, CHK_OPTS,
-                 CHK_NAME, CHK_REQUESTERS };
+                 CHK_NAME, CHK_REQUESTERS, CHK_ENV_ROUTES };
 
 #define SECRET 0x1u
 
@@ -62,8 +62,10 @@ static const struct cfg_var vars[] = {
         "path of the provider catalog (JSON)"),
     STR("HS_REQUESTERS", requesters, 0, 0, "", CHK_REQUESTERS,
         "loopback requesters: name=redirect,... (see README)"),
-    STR("HS_ENV_ROUTES", env_routes, 0, 0, "", CHK_NONE,
-        "environment routes: env=https://base,..."),
+    STR("HS_ENV_ROUTES", env_routes, 0, 0, "", CHK_ENV_ROUTES,
+        "where callbacks of other environments go: env=https://base,..."),
+    STR("HS_AUTH_ORIGIN", auth_origin, 0, 0, "", CHK_URL,
+        "base URL of the callbacks of providers marked use_auth_origin"),
     STR("HS_SIGNIN_PROVIDER", signin_provider, 0, 0, "", CHK_NAME,
         "provider used for sign-in flows"),
     INT("HS_STATE_TTL", state_ttl_s, "600", 1, 600,
@@ -202,6 +204,59 @@ static int check_url(const char *s, int insecure)
     return 1;
 }
 
+/* Finds env in "env=url,env=url"; 1 with its URL in out (when out is not
+ * NULL), 0 when absent. */
+static int route_find(const char *routes, const char *env, char *out,
+                      size_t cap)
+{
+    size_t elen = strlen(env);
+
+    for (const char *p = routes; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+
+        if (len > elen && p[elen] == '=' && strncmp(p, env, elen) == 0) {
+            if (out && snprintf(out, cap, "%.*s", (int)(len - elen - 1),
+                                p + elen + 1) >= (int)cap)
+                return 0;
+            return 1;
+        }
+        p += len + (end ? 1 : 0);
+    }
+    return 0;
+}
+
+/* "env=url,..." with each env [a-z0-9-]{1,31}, given once, and each url
+ * as HS_PUBLIC_URL. */
+static int check_env_routes(const char *s, int insecure)
+{
+    for (const char *p = s;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        char env[32], url[256];
+
+        if (!eq || (size_t)(eq - p) >= sizeof(env) ||
+            len - (size_t)(eq - p) - 1 >= sizeof(url))
+            return 0;
+        snprintf(env, sizeof(env), "%.*s", (int)(eq - p), p);
+        snprintf(url, sizeof(url), "%.*s", (int)(len - (size_t)(eq - p) - 1),
+                 eq + 1);
+        if (!check_env(env) || !check_url(url, insecure) ||
+            route_find(end ? end + 1 : "", env, NULL, 0))
+            return 0;
+        if (!end)
+            return 1;
+        p = end + 1;
+    }
+}
+
+int hs_config_env_route(const struct hs_config *cfg, const char *env,
+                        char *url, size_t cap)
+{
+    return route_find(cfg->env_routes, env, url, cap);
+}
+
 static int check_opts(const char *s)
 {
     const char *p = s;
@@ -317,6 +372,13 @@ static enum hs_err check_var(const struct hs_config *cfg,
         return check_hostport(s, 1, NULL)
                    ? HS_OK
                    : fail(err, errlen, v, "expected host:port", s);
+    case CHK_ENV_ROUTES:
+        return check_env_routes(s, cfg->insecure_http)
+                   ? HS_OK
+                   : fail(err, errlen, v,
+                          "expected env=https://host[:port],... (env as "
+                          "HS_ENV, each once; the URL as HS_PUBLIC_URL)",
+                          s);
     case CHK_OPTS:
         return check_opts(s) ? HS_OK
                              : fail(err, errlen, v, "expected k=v,k=v", s);

@@ -42,7 +42,10 @@ struct hs_config {
                                  first is active (secret) */
     char providers[512];      /* HS_PROVIDERS path of the catalog (JSON) */
     char requesters[2048];    /* HS_REQUESTERS (hs_requesters.h) */
-    char env_routes[2048];    /* HS_ENV_ROUTES (environments, later) */
+    char env_routes[2048];    /* HS_ENV_ROUTES "env=url,...": where the
+                                 callbacks of other environments go */
+    char auth_origin[256];    /* HS_AUTH_ORIGIN, as public_url, or "": the
+                                 callback base of use_auth_origin providers */
     char signin_provider[32]; /* HS_SIGNIN_PROVIDER */
     int state_ttl_s;          /* HS_STATE_TTL seconds, 1..600, default 600 */
     int code_ttl_s;           /* HS_AUTH_CODE_TTL seconds, 1..600, def 600 */
@@ -72,6 +75,11 @@ enum hs_err hs_config_load(struct hs_config *cfg, unsigned need, char *err,
  * prefix into buf. Returns buf, or NULL when it does not fit. */
 const char *hs_config_topic(const struct hs_config *cfg, const char *base,
                             char *buf, size_t cap);
+
+/* 1 with the base URL of environment env (HS_ENV_ROUTES) in url; 0 when
+ * it has no route (or the URL does not fit in cap). */
+int hs_config_env_route(const struct hs_config *cfg, const char *env,
+                        char *url, size_t cap);
 
 /* Prints the table of settings (name, default, meaning) for --help. */
 void hs_config_print_help(FILE *out);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "hs_event.h"
+#include "hs_http.h"
 #include "hs_log.h"
 #include "hs_state.h"
 
@@ -163,6 +164,40 @@ out:
     return rc;
 }
 
+/* A state of another environment (a shared app with one callback URL):
+ * 302 to that environment's base URL (HS_ENV_ROUTES) with the same path
+ * and query, reason "routed". It reads only the readable prefix: the
+ * ingress there verifies the sealed state, which names its environment
+ * too, so a changed prefix fails there (or here, when it names this one).
+ * 400 for an environment with no route. */
+static unsigned route_elsewhere(const struct ingress *in, const char *env,
+                                const char *provider, const char *route,
+                                const struct ingress_param *p, size_t n,
+                                struct ingress_callback_result *out)
+{
+    char base[256], query[3500] = "";
+    const char *path = strstr(route, "{p}");
+    int len;
+
+    if (!hs_config_env_route(in->cfg, env, base, sizeof(base)))
+        return refuse(out, 400, "unknown_env",
+                      "This sign-in cannot be completed",
+                      "This answer belongs to an environment this service "
+                      "does not know. Start again from your editor.");
+    for (size_t i = 0; i < n; i++)
+        if (hs_http_form_add(query, sizeof(query), p[i].key, p[i].value) !=
+            HS_OK)
+            return malformed(out, "too_long");
+    /* route is a template with one "{p}". */
+    len = snprintf(out->location, sizeof(out->location), "%s%.*s%s%s?%s",
+                   base, path ? (int)(path - route) : (int)strlen(route),
+                   route, path ? provider : "", path ? path + 3 : "", query);
+    if (len < 0 || (size_t)len >= sizeof(out->location))
+        return malformed(out, "too_long");
+    out->reason = "routed";
+    return out->status = 302;
+}
+
 unsigned ingress_callback_accept(const struct ingress *in,
                                  struct MHD_Connection *conn,
                                  const char *provider, const char *route,
@@ -204,13 +239,8 @@ unsigned ingress_callback_accept(const struct ingress *in,
         return malformed(out, "malformed_value");
     if (hs_state_env(state, env, sizeof(env)) != HS_OK)
         return not_ours(out, "forged_state");
-    /* Routing a state of another environment to its ingress comes later
-     * (HS_ENV_ROUTES); until then it is refused like any foreign state. */
     if (strcmp(env, in->cfg->env) != 0)
-        return refuse(out, 400, "foreign_env",
-                      "This sign-in cannot be completed",
-                      "This answer belongs to another environment of this "
-                      "service. Start again from your editor.");
+        return route_elsewhere(in, env, provider, route, p, n, out);
     rc = hs_state_verify(in->kr, state, now_ms,
                          (int64_t)in->cfg->state_ttl_s * 1000, &st);
     if (rc == HS_ERR_EXPIRED)
@@ -298,6 +328,7 @@ enum MHD_Result ingress_callback(const struct ingress *in,
 {
     struct ingress_callback_result *res = calloc(1, sizeof(*res));
     enum MHD_Result ret;
+    int routed;
 
     if (!res)
         return MHD_NO;
@@ -308,21 +339,31 @@ enum MHD_Result ingress_callback(const struct ingress *in,
                                       r->params, r->nparams,
                                       ingress_req_cookies(conn), hs_now_ms(),
                                       res);
+    routed = res->status == 302 && res->reason &&
+             strcmp(res->reason, "routed") == 0;
     /* callback.received was recorded before the emit (and an unrecorded
      * one is in the trail as aborted already). */
-    if (res->status != 302 &&
-        strcmp(res->reason ? res->reason : "", "audit_unavailable") != 0) {
+    if (routed || (res->status != 302 &&
+                   strcmp(res->reason ? res->reason : "",
+                          "audit_unavailable") != 0)) {
         int failed = res->status == 503;
         struct hs_audit_step s = {
-            .action = failed ? "callback.emit_failed" : "callback.rejected",
-            .outcome = failed ? "failed" : "rejected",
+            .action = routed   ? "callback.routed"
+                      : failed ? "callback.emit_failed"
+                               : "callback.rejected",
+            .outcome = routed ? "ok" : failed ? "failed" : "rejected",
             .reason = res->reason,
             .handshake_id = res->handshake_id,
             .provider = provider};
 
         ingress_audit(in, conn, &s);
     }
-    if (res->status == 302) {
+    if (routed) {
+        hs_log(HS_LOG_INFO, "callback.routed",
+               HS_KV_STR("provider", provider),
+               HS_KV_STR("request_id", r->request_id));
+        ret = ingress_respond_redirect(conn, r, res->location);
+    } else if (res->status == 302) {
         hs_log(HS_LOG_INFO, "callback.received",
                HS_KV_STR("handshake_id", res->handshake_id),
                HS_KV_STR("provider", provider),

@@ -23,7 +23,7 @@ struct ingress_callback_result {
     unsigned status;
     const char *reason;
     char handshake_id[HS_ID_LEN + 1];
-    char location[64];
+    char location[4096]; /* the status page, or the routed callback */
     struct ingress_page page;
 };
 

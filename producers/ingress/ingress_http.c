@@ -360,12 +360,18 @@ enum hs_err ingress_bearer_user(const struct ingress *in,
 enum hs_err ingress_redirect_uri(const struct ingress *in, const char *route,
                                  const char *provider, char *out, size_t cap)
 {
+    const struct hs_provider *prov = hs_catalog_find(in->cat, provider);
+    /* A shared app that accepts one callback URL (ingress_callback routes
+     * each answer on to the environment that started it). */
+    const char *base = prov && prov->use_auth_origin && in->cfg->auth_origin[0]
+                           ? in->cfg->auth_origin
+                           : in->cfg->public_url;
     int n = strncmp(route, INTEGRATION_PREFIX,
                     strlen(INTEGRATION_PREFIX)) == 0
                 ? snprintf(out, cap, "%s" INTEGRATION_PREFIX "%s/callback",
-                           in->cfg->public_url, provider)
-                : snprintf(out, cap, "%s/no-auth/provider-token/%s",
-                           in->cfg->public_url, provider);
+                           base, provider)
+                : snprintf(out, cap, "%s/no-auth/provider-token/%s", base,
+                           provider);
 
     return n < 0 || (size_t)n >= cap ? HS_ERR_TOOBIG : HS_OK;
 }

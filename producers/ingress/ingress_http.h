@@ -139,8 +139,10 @@ enum hs_err ingress_pg_query(const struct ingress *in, const char *sql, int n,
 /* The redirect_uri of provider for a request on route (its template):
  * the callback route that pairs with it, so a flow started at
  * /integration/{p}/login comes back to /integration/{p}/callback (Zebbra
- * naming) and every other one to /no-auth/provider-token/{p}. The token
- * request repeats the callback's own, as RFC 6749 §4.1.3 requires. */
+ * naming) and every other one to /no-auth/provider-token/{p}, on
+ * HS_AUTH_ORIGIN for a provider marked use_auth_origin, else on
+ * HS_PUBLIC_URL. The token request repeats the callback's own, as RFC 6749
+ * §4.1.3 requires. */
 enum hs_err ingress_redirect_uri(const struct ingress *in, const char *route,
                                  const char *provider, char *out,
                                  size_t cap) HS_MUST_CHECK;

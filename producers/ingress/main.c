@@ -92,6 +92,15 @@ int main(int argc, char **argv)
         rc = 2;
         goto out;
     }
+    for (size_t i = 0; i < cat.n && !cfg.auth_origin[0]; i++) {
+        if (cat.v[i].use_auth_origin) {
+            fprintf(stderr, "hs-ingress: HS_AUTH_ORIGIN: required by "
+                            "provider \"%s\" (use_auth_origin)\n",
+                    cat.v[i].name);
+            rc = 2;
+            goto out;
+        }
+    }
     if (check_only) {
         printf("configuration ok\n");
         rc = 0;

@@ -144,9 +144,9 @@ class Stack:
         # The consumer groups of the mock cluster take a few seconds to
         # form: wait until a first connect works before testing.
 
-    def start_ingress(self, **env):
+    def start_ingress(self, port=None, **env):
         """Starts another hs-ingress on the same PostgreSQL and keys."""
-        port = free_port()
+        port = port or free_port()
         e = dict(self.env)
         e.update({"HS_LISTEN": "127.0.0.1:%d" % port,
                   "HS_PUBLIC_URL": "http://127.0.0.1:%d" % port})
@@ -294,6 +294,20 @@ class Agent:
              "--no-browser", "--timeout", str(timeout)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
         return (p,) + self._url_and_code(p)
+
+    def start_loopback_login(self, provider="demo", timeout=60):
+        """Starts `login <provider> --loopback --no-browser`; returns
+        (process, url)."""
+        p = subprocess.Popen(
+            [self.bin, "--home", self.home, "--server", self.stack.ingress,
+             "--brokers", self.stack.kafka, "login", provider, "--loopback",
+             "--no-browser", "--timeout", str(timeout)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        while True:
+            line = p.stdout.readline().decode()
+            assert line, p.stderr.read()
+            if line.startswith("  http"):
+                return p, line.strip()
 
     def _url_and_code(self, p):
         url = code = None

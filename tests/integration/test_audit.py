@@ -83,18 +83,7 @@ def test_flows_leave_a_verified_trail_in_order(stack):
     sid = r.location.rsplit("/", 1)[1]
     assert signer.finish(p)[0] == 0
     # A loopback sign-in: the browser brings hs-agent's listener a handle.
-    lb = stack.agent()
-    p = subprocess.Popen(
-        [lb.bin, "--home", lb.home, "--server", stack.ingress, "--brokers",
-         stack.kafka, "login", "demo", "--loopback", "--no-browser",
-         "--timeout", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=lb.env)
-    url = None
-    while url is None:
-        line = p.stdout.readline().decode()
-        assert line, p.stderr.read()
-        if line.startswith("  http"):
-            url = line.strip()
+    p, url = stack.agent().start_loopback_login()
     b = Browser()
     r = b.get(Browser().get(browser_to_provider(b, url)).location)
     assert r.status == 302, (r.status, r.text)
@@ -338,6 +327,13 @@ def test_a_missing_event_is_named(stack):
             if line.startswith("gap")]
     assert len(gaps) == 1, r.stderr.decode()
     assert svc in gaps[0] and str(dropped["seq"]) in gaps[0], gaps
+    # Replay has no side effects: the copy is unchanged and a second run
+    # says the same (it assigns partitions and commits nothing).
+    before = stack.kcat_list("copy.hs.audit")
+    again = replay(stack, "--verify", env={"HS_TOPIC_PREFIX": "copy."})
+    assert (again.returncode, again.stdout, again.stderr) == (
+        r.returncode, r.stdout, r.stderr)
+    assert stack.kcat_list("copy.hs.audit") == before
 
 
 def test_no_secret_in_the_audit_trail(stack):

@@ -89,17 +89,7 @@ def test_agent_signs_in_through_its_own_listener(stack):
     """hs-agent listens on 127.0.0.1, the browser brings it the handle
     after "Authorize", the agent redeems it, and its API token works."""
     agent = stack.agent()
-    p = subprocess.Popen(
-        [agent.bin, "--home", agent.home, "--server", stack.ingress,
-         "--brokers", stack.kafka, "login", "demo", "--loopback",
-         "--no-browser", "--timeout", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=agent.env)
-    url = None
-    while url is None:
-        line = p.stdout.readline().decode()
-        assert line, p.stderr.read()
-        if line.startswith("  http"):
-            url = line.strip()
+    p, url = agent.start_loopback_login()
     q = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)
     assert q["request_from"] == ["hs-agent"], url
     port = int(q["port"][0])

@@ -16,7 +16,8 @@
 static const char *const all_vars[] = {
     "HS_ENV", "HS_PUBLIC_URL", "HS_LISTEN", "HS_KAFKA_BROKERS",
     "HS_KAFKA_OPTS", "HS_TOPIC_PREFIX", "HS_PG_URL", "HS_SECRET_KEYS",
-    "HS_PROVIDERS", "HS_REQUESTERS", "HS_ENV_ROUTES", "HS_SIGNIN_PROVIDER",
+    "HS_PROVIDERS", "HS_REQUESTERS", "HS_ENV_ROUTES", "HS_AUTH_ORIGIN",
+    "HS_SIGNIN_PROVIDER",
     "HS_STATE_TTL", "HS_AUTH_CODE_TTL", "HS_HTTP_TIMEOUT_MS",
     "HS_REFRESH_AHEAD", "HS_REFRESH_RETRY", "HS_REFRESH_ATTEMPTS",
     "HS_KAFKA_TIMEOUT_MS", "HS_THREADS", "HS_LONGPOLL_MAX", "HS_INSECURE_HTTP",
@@ -109,6 +110,16 @@ static void test_bad_values_are_refused_naming_the_variable(void **st)
         {"HS_THREADS", "0"}, {"HS_INSECURE_HTTP", "01"},
         {"HS_LOG_LEVEL", "INFO"}, {"HS_KAFKA_OPTS", ",a=b"},
         {"HS_KAFKA_OPTS", "a=b,,c=d"},
+        {"HS_ENV_ROUTES", "qa"}, {"HS_ENV_ROUTES", "qa="},
+        {"HS_ENV_ROUTES", "=https://qa.example"},
+        {"HS_ENV_ROUTES", "QA=https://qa.example"},
+        {"HS_ENV_ROUTES", "qa=https://qa.example/path"},
+        {"HS_ENV_ROUTES", "qa=http://qa.example"},
+        {"HS_ENV_ROUTES", "qa=https://qa.example,"},
+        {"HS_ENV_ROUTES", "qa=https://a.example,qa=https://b.example"},
+        {"HS_ENV_ROUTES", "0123456789012345678901234567890123=https://a.ex"},
+        {"HS_AUTH_ORIGIN", "https://auth.example/cb"},
+        {"HS_AUTH_ORIGIN", "http://auth.example"},
     };
     (void)st;
 
@@ -125,6 +136,26 @@ static void test_bad_values_are_refused_naming_the_variable(void **st)
         assert_memory_equal(&cfg, &poison, sizeof(cfg));
         assert_int_equal(strncmp(err, bad[i].name, strlen(bad[i].name)), 0);
     }
+}
+
+static void test_env_routes(void **st)
+{
+    static struct hs_config cfg;
+    char err[300], url[256];
+    (void)st;
+
+    setenv("HS_ENV_ROUTES", "qa=https://qa.example:8443,q=https://q.example,"
+                            "pr-12=http://127.0.0.1:9000", 1);
+    assert_int_equal(hs_config_load(&cfg, ALL, err, sizeof(err)), HS_OK);
+    assert_true(hs_config_env_route(&cfg, "qa", url, sizeof(url)));
+    assert_string_equal(url, "https://qa.example:8443");
+    assert_true(hs_config_env_route(&cfg, "q", url, sizeof(url)));
+    assert_string_equal(url, "https://q.example");
+    assert_true(hs_config_env_route(&cfg, "pr-12", url, sizeof(url)));
+    assert_string_equal(url, "http://127.0.0.1:9000");
+    assert_false(hs_config_env_route(&cfg, "dev", url, sizeof(url)));
+    assert_false(hs_config_env_route(&cfg, "qa.", url, sizeof(url)));
+    assert_false(hs_config_env_route(&cfg, "qa", url, 10)); /* too small */
 }
 
 static void test_secrets_are_never_echoed(void **st)
@@ -360,6 +391,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_is_one_line_whatever_the_value),
         cmocka_unit_test_setup(test_defaults, clean_env),
+        cmocka_unit_test_setup(test_env_routes, clean_env),
         cmocka_unit_test_setup(test_bad_values_are_refused_naming_the_variable,
                                clean_env),
         cmocka_unit_test_setup(test_secrets_are_never_echoed, clean_env),

@@ -307,7 +307,7 @@ static void test_bad_callbacks_produce_nothing(void **st)
 {
     static char good[HS_STATE_MAX], acme[HS_STATE_MAX], prod[HS_STATE_MAX],
         trunc[HS_STATE_MAX], flip[HS_STATE_MAX], ck[128], ck2[128],
-        ckdup[256], bigcode[2100];
+        ckdup[256], bigcode[2100], renamed[HS_STATE_MAX];
     const int64_t ttl = 600 * 1000;
     size_t n;
     (void)st;
@@ -315,6 +315,7 @@ static void test_bad_callbacks_produce_nothing(void **st)
     mint("dev", "demo", bind1, NOW - 1000, good, sizeof(good));
     mint("dev", "acme", bind1, NOW - 1000, acme, sizeof(acme));
     mint("prod", "demo", bind1, NOW - 1000, prod, sizeof(prod));
+    snprintf(renamed, sizeof(renamed), "dev%s", strchr(prod, '.'));
     snprintf(trunc, sizeof(trunc), "%.*s", (int)(strlen(good) / 2), good);
     snprintf(flip, sizeof(flip), "%s", good);
     n = strlen(flip);
@@ -350,9 +351,12 @@ static void test_bad_callbacks_produce_nothing(void **st)
             {"expired state", "demo",
              {PARAM("code", CODE), PARAM("state", good)}, 2, ck,
              NOW - 1000 + ttl + 1, 400, "expired_state"},
-            {"state of another env", "demo",
+            {"state of an environment with no route", "demo",
              {PARAM("code", CODE), PARAM("state", prod)}, 2, ck, NOW, 400,
-             "foreign_env"},
+             "unknown_env"},
+            {"another environment's state renamed to this one", "demo",
+             {PARAM("code", CODE), PARAM("state", renamed)}, 2, ck, NOW, 400,
+             "forged_state"},
             {"state of another provider (mix-up)", "demo",
              {PARAM("code", CODE), PARAM("state", acme)}, 2, ck, NOW, 400,
              "wrong_provider"},
@@ -445,6 +449,39 @@ static void test_matching_iss_and_provider_extras_accepted(void **st)
     }
 }
 
+/* A state of another environment goes to that environment's ingress,
+ * path and query unchanged, without being opened here. */
+static void test_other_environment_is_routed(void **st)
+{
+    char state[HS_STATE_MAX], cookies[128], want[4096];
+    struct ingress_callback_result res;
+    (void)st;
+
+    snprintf(cfg.env_routes, sizeof(cfg.env_routes),
+             "qa=https://qa.example:8443,prod=https://prod.example");
+    mint("qa", "demo", bind1, NOW - 1000, state, sizeof(state));
+    cookie_of(bind1, cookies, sizeof(cookies));
+    {
+        struct ingress_param p[] = {PARAM("code", "a b/c+d"),
+                                    PARAM("state", state),
+                                    PARAM("iss", "https://x.example")};
+
+        fake_kafka_reset();
+        assert_int_equal(ingress_callback_accept(&in, NULL, "demo",
+                                                 "/integration/{p}/callback",
+                                                 p, 3, NULL, NOW, &res),
+                         302);
+        snprintf(want, sizeof(want),
+                 "https://qa.example:8443/integration/demo/callback?"
+                 "code=a+b%%2Fc%%2Bd&state=%s&iss=https%%3A%%2F%%2Fx.example",
+                 state);
+        assert_string_equal(res.location, want);
+        assert_string_equal(res.reason, "routed");
+        assert_int_equal(fake_kafka_calls(), 0);
+    }
+    cfg.env_routes[0] = '\0';
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +493,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_callbacks_produce_nothing, reset),
         cmocka_unit_test_setup(test_matching_iss_and_provider_extras_accepted,
                                reset),
+        cmocka_unit_test_setup(test_other_environment_is_routed, reset),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
