@@ -16,8 +16,9 @@
 #include "hs_requesters.h"
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_LEVEL };
-enum cfg_check { CHK_NONE, CHK_ENV, CHK_URL, CHK_LISTEN, CHK_KEYS, CHK_OPTS,
-                 CHK_NAME, CHK_REQUESTERS, CHK_ENV_ROUTES };
+enum cfg_check { CHK_NONE, CHK_ENV, CHK_URL, CHK_LOCAL_URL, CHK_LISTEN,
+                 CHK_KEYS, CHK_OPTS, CHK_NAME, CHK_REQUESTERS,
+                 CHK_ENV_ROUTES };
 
 #define SECRET 0x1u
 
@@ -64,6 +65,9 @@ static const struct cfg_var vars[] = {
         "loopback requesters: name=redirect,... (see README)"),
     STR("HS_ENV_ROUTES", env_routes, 0, 0, "", CHK_ENV_ROUTES,
         "where callbacks of other environments go: env=https://base,..."),
+    STR("HS_RELAY_URL", relay_url, HS_NEED_RELAY_URL, 0, NULL,
+        CHK_LOCAL_URL,
+        "hs-relay: base URL of the local server webhooks go to (http ok)"),
     STR("HS_AUTH_ORIGIN", auth_origin, 0, 0, "", CHK_URL,
         "base URL of the callbacks of providers marked use_auth_origin"),
     STR("HS_SIGNIN_PROVIDER", signin_provider, 0, 0, "", CHK_NAME,
@@ -368,6 +372,11 @@ static enum hs_err check_var(const struct hs_config *cfg,
                           "expected https://host[:port] with no path (plain "
                           "http only for loopback or HS_INSECURE_HTTP=1)",
                           s);
+    case CHK_LOCAL_URL: /* inside a private network: plain http is fine */
+        return check_url(s, 1) ? HS_OK
+                               : fail(err, errlen, v,
+                                      "expected http(s)://host[:port] with "
+                                      "no path", s);
     case CHK_LISTEN:
         return check_hostport(s, 1, NULL)
                    ? HS_OK

@@ -27,6 +27,7 @@
 #define HS_NEED_KEYS 0x04u       /* HS_SECRET_KEYS */
 #define HS_NEED_PUBLIC_URL 0x08u /* HS_PUBLIC_URL */
 #define HS_NEED_PROVIDERS 0x10u  /* HS_PROVIDERS */
+#define HS_NEED_RELAY_URL 0x20u  /* HS_RELAY_URL */
 
 struct hs_config {
     char env[32];             /* HS_ENV, [a-z0-9-]{1,31}, default "dev" */
@@ -44,6 +45,8 @@ struct hs_config {
     char requesters[2048];    /* HS_REQUESTERS (hs_requesters.h) */
     char env_routes[2048];    /* HS_ENV_ROUTES "env=url,...": where the
                                  callbacks of other environments go */
+    char relay_url[256];      /* HS_RELAY_URL http(s)://host[:port]: where
+                                 hs-relay delivers webhooks */
     char auth_origin[256];    /* HS_AUTH_ORIGIN, as public_url, or "": the
                                  callback base of use_auth_origin providers */
     char signin_provider[32]; /* HS_SIGNIN_PROVIDER */
@@ -90,5 +93,6 @@ void hs_config_print_help(FILE *out);
 #define HS_TOPIC_ME "hs.me"
 #define HS_TOPIC_AUDIT "hs.audit"
 #define HS_TOPIC_DLQ "hs.dlq"
+#define HS_TOPIC_WEBHOOKS "hs.webhooks"
 
 #endif

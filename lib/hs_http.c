@@ -232,6 +232,18 @@ static enum hs_err build_headers(const struct hs_http_request *req,
             free(v);
         }
     }
+    for (size_t i = 0; rc == HS_OK && req->headers && req->headers[i]; i++) {
+        if (!header_value_ok(req->headers[i]) ||
+            !strchr(req->headers[i], ':')) {
+            rc = HS_ERR_INVALID;
+        } else {
+            nh = curl_slist_append(hdrs, req->headers[i]);
+            if (nh)
+                hdrs = nh;
+            else
+                rc = HS_ERR_NOMEM;
+        }
+    }
     if (rc == HS_OK) {
         /* Expect: 100-continue would add a round trip to every POST. */
         nh = curl_slist_append(hdrs, "Expect:");

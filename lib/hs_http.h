@@ -27,6 +27,8 @@ struct hs_http_request {
                                     RFC 6749 §2.3.1), or NULL */
     const char *basic_pass;
     const char *accept;          /* Accept header or NULL */
+    const char *const *headers;  /* more "Name: value" lines, NULL-ended,
+                                    or NULL (hs-relay) */
     long connect_timeout_ms;     /* 0 = 5000 */
     long timeout_ms;             /* 0 = 10000 */
     size_t max_body;             /* 0 = 1 MiB */

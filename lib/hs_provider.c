@@ -140,7 +140,7 @@ int hs_provider_url_ok(const char *s, int allow_http)
 }
 
 enum kind { STR_URL, STR, BOOL, SCOPES, AUTH, SECRET_ENV, ID_ENV, PARAMS,
-            SEPARATOR };
+            SEPARATOR, WEBHOOK };
 
 struct key {
     const char *name;
@@ -172,7 +172,67 @@ static const struct key keys[] = {
     K("signin", BOOL, signin, 0),
     K("authorize_params", PARAMS, auth_params, 0),
     K("scope_separator", SEPARATOR, scope_sep, 0),
+    K("webhook", WEBHOOK, hook, 0),
 };
+
+/* "webhook": {"scheme": "slack" | "hmac-sha256", "secret_env": VAR,
+ * "header": H, "prefix": P} (header and prefix for hmac-sha256 only; the
+ * header defaults to X-Signature-256). The secret is read at once: a
+ * provider whose webhooks cannot be verified does not start. */
+static enum hs_err set_webhook(struct hs_provider *p, json_t *v, char *err,
+                               size_t errlen)
+{
+    const char *k, *scheme, *var, *val;
+    json_t *e;
+
+    if (!json_is_object(v))
+        return fail(err, errlen, "provider \"%s\": \"webhook\" must be an "
+                    "object", p->name);
+    json_object_foreach(v, k, e) {
+        if (strcmp(k, "scheme") && strcmp(k, "secret_env") &&
+            strcmp(k, "header") && strcmp(k, "prefix"))
+            return fail(err, errlen, "provider \"%s\": unknown webhook key "
+                        "\"%s\"", p->name, shown(k).s);
+        if (!json_is_string(e))
+            return fail(err, errlen, "provider \"%s\": webhook \"%s\" must "
+                        "be a string", p->name, k);
+    }
+    scheme = json_string_value(json_object_get(v, "scheme"));
+    var = json_string_value(json_object_get(v, "secret_env"));
+    if (scheme && strcmp(scheme, "slack") == 0)
+        p->hook = HS_HOOK_SLACK;
+    else if (scheme && strcmp(scheme, "hmac-sha256") == 0)
+        p->hook = HS_HOOK_HMAC;
+    else
+        return fail(err, errlen, "provider \"%s\": webhook \"scheme\" must "
+                    "be slack or hmac-sha256", p->name);
+    if (p->hook == HS_HOOK_SLACK && (json_object_get(v, "header") ||
+                                     json_object_get(v, "prefix")))
+        return fail(err, errlen, "provider \"%s\": the slack webhook "
+                    "scheme takes no header or prefix", p->name);
+    if (!var || !var_valid(var))
+        return fail(err, errlen, "provider \"%s\": webhook \"secret_env\" "
+                    "must name a variable", p->name);
+    val = getenv(var);
+    if (!val || !*val || strlen(val) >= sizeof(p->hook_secret))
+        return fail(err, errlen, "provider \"%s\": %s (its webhook "
+                    "secret_env) is not set or too long", p->name, var);
+    memcpy(p->hook_secret, val, strlen(val) + 1);
+    val = json_string_value(json_object_get(v, "header"));
+    if (!val)
+        val = "X-Signature-256";
+    if (!*val || strlen(val) >= sizeof(p->hook_header) || !token_valid(val) ||
+        strchr(val, ':'))
+        return fail(err, errlen, "provider \"%s\": webhook \"header\" "
+                    "must be a header name", p->name);
+    snprintf(p->hook_header, sizeof(p->hook_header), "%s", val);
+    val = json_string_value(json_object_get(v, "prefix"));
+    if (val && (strlen(val) >= sizeof(p->hook_prefix) || !token_valid(val)))
+        return fail(err, errlen, "provider \"%s\": webhook \"prefix\" "
+                    "must be printable ASCII without spaces", p->name);
+    snprintf(p->hook_prefix, sizeof(p->hook_prefix), "%s", val ? val : "");
+    return HS_OK;
+}
 
 /* Parameters of the authorize request that a catalog may not set. */
 static const char *const reserved_params[] = {
@@ -274,6 +334,8 @@ static enum hs_err set_key(struct hs_provider *p, const struct key *k,
         return HS_OK;
     case PARAMS:
         return set_params(p, v, err, errlen);
+    case WEBHOOK:
+        return set_webhook(p, v, err, errlen);
     case SEPARATOR:
         s = json_string_value(v);
         if (!s || (strcmp(s, " ") != 0 && strcmp(s, ",") != 0))

@@ -39,6 +39,13 @@ struct hs_auth_param {
     char value[129]; /* printable ASCII, no spaces */
 };
 
+/* How a provider signs its server-to-server calls (key "webhook"). */
+enum hs_hook_scheme {
+    HS_HOOK_NONE = 0,
+    HS_HOOK_SLACK, /* X-Slack-Signature v0 over "v0:<ts>:<body>", 5 min */
+    HS_HOOK_HMAC   /* <header>: <prefix>hex(HMAC-SHA256(secret, body)) */
+};
+
 struct hs_provider {
     char name[32];               /* lowercase */
     char authorize_url[512];
@@ -54,6 +61,10 @@ struct hs_provider {
     char scope_sep;              /* ' ' or ',' */
     struct hs_auth_param auth_params[HS_AUTH_PARAMS_MAX];
     size_t n_auth_params;
+    enum hs_hook_scheme hook;    /* webhook.scheme */
+    char hook_secret[256];       /* value of webhook.secret_env; secret */
+    char hook_header[64];        /* hmac: the signature header */
+    char hook_prefix[32];        /* hmac: before the hex, e.g. "sha256=" */
 };
 
 struct hs_catalog {

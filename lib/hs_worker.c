@@ -173,7 +173,7 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     static struct hs_config cfg;
     struct hs_worker w;
     struct hs_kafka_consumer *c = NULL;
-    char err[512], topic[128];
+    char err[512], topic[128], group[128];
     const char *topics[1];
     int check_only = 0, rc = 1;
     struct sigaction sa;
@@ -191,8 +191,8 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     }
     if (hs_crypto_init() != 0 || hs_http_global_init() != HS_OK)
         return 1;
-    if (hs_config_load(&cfg, HS_NEED_KAFKA | HS_NEED_PG | HS_NEED_KEYS |
-                                 d->need,
+    if (hs_config_load(&cfg, HS_NEED_KAFKA | (d->no_db ? 0 : HS_NEED_PG) |
+                                 HS_NEED_KEYS | d->need,
                        err, sizeof(err)) != HS_OK) {
         fprintf(stderr, "%s: %s\n", d->svc, err);
         return 2;
@@ -220,16 +220,19 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     topics[0] = d->topic ? hs_config_topic(&cfg, d->topic, topic,
                                            sizeof(topic))
                          : topic;
-    if (hs_pg_new(cfg.pg_url, &w.pg, err, sizeof(err)) != HS_OK ||
-        hs_pg_migrate(w.pg, err, sizeof(err)) != HS_OK ||
+    snprintf(group, sizeof(group), "%s%s%s", d->group,
+             d->group_per_env ? "." : "", d->group_per_env ? cfg.env : "");
+    if ((!d->no_db && (hs_pg_new(cfg.pg_url, &w.pg, err, sizeof(err)) !=
+                           HS_OK ||
+                       hs_pg_migrate(w.pg, err, sizeof(err)) != HS_OK)) ||
         hs_kafka_producer_new(&cfg, &w.producer, err, sizeof(err)) != HS_OK ||
         hs_auditor_new(&cfg, w.kr, d->svc, w.producer, &w.audit) != HS_OK ||
-        (d->topic && hs_kafka_consumer_new(&cfg, d->group, topics, 1, &c, err,
+        (d->topic && hs_kafka_consumer_new(&cfg, group, topics, 1, &c, err,
                                            sizeof(err)) != HS_OK)) {
         hs_log(HS_LOG_ERROR, "worker.start_failed", HS_KV_STR("reason", err));
         goto out;
     }
-    hs_log(HS_LOG_INFO, "worker.started", HS_KV_STR("group", d->group),
+    hs_log(HS_LOG_INFO, "worker.started", HS_KV_STR("group", group),
            HS_KV_STR("topic", topic));
     while (running) {
         struct hs_kafka_msg m;

@@ -46,6 +46,8 @@ struct hs_worker_def {
                                idle hook is the work (every 100 ms) and
                                group a one-line description */
     unsigned need;          /* HS_NEED_* beyond Kafka, PG and keys */
+    int no_db;              /* 1: no PostgreSQL (w->pg is NULL) */
+    int group_per_env;      /* 1: the group is "<group>.<HS_ENV>" */
     /* Once after start; non-HS_OK (err filled) exits 2. */
     enum hs_err (*init)(struct hs_worker *w, char *err, size_t errlen);
     /* One message; see above. reason: a short machine word for the DLQ. */

@@ -432,7 +432,7 @@ enum MHD_Result ingress_api_disconnect(const struct ingress *in,
         return not_connected(conn, r, provider);
     hs_log(HS_LOG_INFO, "provider.disconnected", HS_KV_STR("user_id", user_id),
            HS_KV_STR("provider", provider));
-    return ingress_respond_no_content(conn, r);
+    return ingress_respond_empty(conn, r, MHD_HTTP_NO_CONTENT);
 }
 
 enum MHD_Result ingress_api_token_revoke(const struct ingress *in,
@@ -481,5 +481,5 @@ enum MHD_Result ingress_api_token_revoke(const struct ingress *in,
         return ingress_respond_failed(conn, r, rc);
     hs_log(HS_LOG_INFO, "api_token.revoked", HS_KV_STR("user_id", user_id),
            HS_KV_STR("request_id", r->request_id));
-    return ingress_respond_no_content(conn, r);
+    return ingress_respond_empty(conn, r, MHD_HTTP_NO_CONTENT);
 }

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "hs_log.h"
+#include "hs_webhook.h"
 #include "ingress_api.h"
 #include "ingress_callback.h"
 #include "ingress_connect.h"
@@ -24,6 +25,7 @@
 #include "ingress_poll.h"
 #include "ingress_signin.h"
 #include "ingress_status.h"
+#include "ingress_webhook.h"
 
 /* The default policy; confirmation pages add their provider's origin to
  * form-action (add_page_headers). */
@@ -183,8 +185,8 @@ enum MHD_Result ingress_respond_json(struct MHD_Connection *conn,
     return respond_json(conn, r, status, body, NULL, NULL);
 }
 
-enum MHD_Result ingress_respond_no_content(struct MHD_Connection *conn,
-                                           struct ingress_req *r)
+enum MHD_Result ingress_respond_empty(struct MHD_Connection *conn,
+                                      struct ingress_req *r, unsigned status)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
@@ -192,7 +194,7 @@ enum MHD_Result ingress_respond_no_content(struct MHD_Connection *conn,
     if (!resp)
         return MHD_NO;
     add_common(resp, r);
-    return queue(conn, r, MHD_HTTP_NO_CONTENT, resp);
+    return queue(conn, r, status, resp);
 }
 
 enum MHD_Result ingress_respond_json_header(struct MHD_Connection *conn,
@@ -387,6 +389,7 @@ enum route_id {
     R_PROVIDER_TOKEN,
     R_PROVIDER,
     R_API_TOKEN,
+    R_WEBHOOK,
     R_CHECK_SIGNUP,
     R_SESSIONS,
     R_SESSION,
@@ -432,6 +435,8 @@ static const struct route routes[] = {
     {R_PROVIDER, "/api/providers/", "", "/api/providers/{p}", M_DELETE,
      "DELETE"},
     {R_API_TOKEN, "/api/token", NULL, "/api/token", M_DELETE, "DELETE"},
+    {R_WEBHOOK, INGRESS_WEBHOOK_PREFIX, "", "/no-auth/webhooks/{p}", M_POST,
+     "POST"},
     {R_CHECK_SIGNUP, "/no-auth/check-signup", NULL, "/no-auth/check-signup",
      M_POST, "POST"},
     {R_SESSIONS, "/addons/sessions", NULL, "/addons/sessions", M_POST,
@@ -570,6 +575,13 @@ static enum MHD_Result dispatch(const struct ingress *in,
         return ingress_api_provider_token(in, conn, r, provider);
     case R_API_TOKEN:
         return ingress_api_token_revoke(in, conn, r);
+    case R_WEBHOOK:
+        if (ingress_provider_parse(seg, strlen(seg), provider,
+                                   sizeof(provider)) != HS_OK)
+            return ingress_respond_error(conn, r, MHD_HTTP_NOT_FOUND,
+                                         "unknown_webhook",
+                                         "No such provider.");
+        return ingress_webhook(in, conn, r, provider);
     case R_CHECK_SIGNUP:
         return ingress_poll_check_signup(in, conn, r);
     case R_SESSIONS:
@@ -630,8 +642,10 @@ static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind,
 }
 
 static struct ingress_req *req_new(struct MHD_Connection *conn,
-                                   const char *method)
+                                   const char *url, const char *method)
 {
+    int webhook = strncmp(url, INGRESS_WEBHOOK_PREFIX,
+                          strlen(INGRESS_WEBHOOK_PREFIX)) == 0;
     struct ingress_req *r = calloc(1, sizeof(*r));
     const char *ctype;
 
@@ -647,7 +661,9 @@ static struct ingress_req *req_new(struct MHD_Connection *conn,
     }
     ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                         MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (strcmp(method, "POST") == 0 && ctype &&
+    /* A webhook's body is kept whole and raw: its signature covers it. */
+    r->body_max = webhook ? HS_WEBHOOK_BODY_MAX : INGRESS_BODY_MAX;
+    if (!webhook && strcmp(method, "POST") == 0 && ctype &&
         strncasecmp(ctype, MHD_HTTP_POST_ENCODING_FORM_URLENCODED,
                     strlen(MHD_HTTP_POST_ENCODING_FORM_URLENCODED)) == 0)
         r->pp = MHD_create_post_processor(conn, 1024, post_field, r);
@@ -655,14 +671,15 @@ static struct ingress_req *req_new(struct MHD_Connection *conn,
 }
 
 /* Takes one chunk of the body: form fields go through the post processor,
- * anything else is kept raw for the JSON routes. Past INGRESS_BODY_MAX the
- * rest is dropped and the request answered 413. -1 when out of memory. */
+ * anything else is kept raw for the JSON routes and webhooks. Past
+ * r->body_max the rest is dropped and the request answered 413. -1 when
+ * out of memory. */
 static int req_body(struct ingress_req *r, const char *data, size_t n)
 {
     char *nb;
 
     r->upload_total += n;
-    if (r->body_too_big || r->upload_total > INGRESS_BODY_MAX) {
+    if (r->body_too_big || r->upload_total > r->body_max) {
         r->body_too_big = 1;
         return 0;
     }
@@ -692,7 +709,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
     (void)version;
     if (!r) {
-        r = req_new(conn, method);
+        r = req_new(conn, url, method);
         if (!r)
             return MHD_NO;
         *con_cls = r;

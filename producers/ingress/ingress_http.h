@@ -62,6 +62,8 @@ struct ingress_req {
     char *body;                     /* raw body (JSON routes), owned */
     size_t body_len;
     size_t upload_total;            /* bytes received, all kinds */
+    size_t body_max;                /* more: 413 (INGRESS_BODY_MAX, or
+                                       HS_WEBHOOK_BODY_MAX for webhooks) */
     int body_too_big;
     struct MHD_PostProcessor *pp;   /* form bodies */
     char csrf[64];                  /* the one form field we read */
@@ -96,9 +98,9 @@ enum MHD_Result ingress_respond_json_header(struct MHD_Connection *conn,
                                             unsigned status, json_t *body,
                                             const char *name,
                                             const char *value);
-/* 204 with no body. */
-enum MHD_Result ingress_respond_no_content(struct MHD_Connection *conn,
-                                           struct ingress_req *r);
+/* status (204, or 200 for a webhook) with no body. */
+enum MHD_Result ingress_respond_empty(struct MHD_Connection *conn,
+                                      struct ingress_req *r, unsigned status);
 /* {"error":code,"message":message}; 401 adds WWW-Authenticate: Bearer. */
 enum MHD_Result ingress_respond_error(struct MHD_Connection *conn,
                                       struct ingress_req *r, unsigned status,

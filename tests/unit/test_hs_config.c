@@ -17,6 +17,7 @@ static const char *const all_vars[] = {
     "HS_ENV", "HS_PUBLIC_URL", "HS_LISTEN", "HS_KAFKA_BROKERS",
     "HS_KAFKA_OPTS", "HS_TOPIC_PREFIX", "HS_PG_URL", "HS_SECRET_KEYS",
     "HS_PROVIDERS", "HS_REQUESTERS", "HS_ENV_ROUTES", "HS_AUTH_ORIGIN",
+    "HS_RELAY_URL",
     "HS_SIGNIN_PROVIDER",
     "HS_STATE_TTL", "HS_AUTH_CODE_TTL", "HS_HTTP_TIMEOUT_MS",
     "HS_REFRESH_AHEAD", "HS_REFRESH_RETRY", "HS_REFRESH_ATTEMPTS",
@@ -120,6 +121,8 @@ static void test_bad_values_are_refused_naming_the_variable(void **st)
         {"HS_ENV_ROUTES", "0123456789012345678901234567890123=https://a.ex"},
         {"HS_AUTH_ORIGIN", "https://auth.example/cb"},
         {"HS_AUTH_ORIGIN", "http://auth.example"},
+        {"HS_RELAY_URL", "http://app:8080/hooks"},
+        {"HS_RELAY_URL", "ftp://app"},
     };
     (void)st;
 

@@ -563,6 +563,60 @@ static void test_quirk_keys(void **st)
     unsetenv("HS_T_ID");
 }
 
+static void test_webhook_key(void **st)
+{
+    static const struct bad bad[] = {
+        {ACME("\"webhook\":\"slack\""), "\"webhook\" must be an object"},
+        {ACME("\"webhook\":{\"scheme\":\"md5\",\"secret_env\":"
+              "\"HS_T_HOOK\"}"), "\"scheme\" must be slack or"},
+        {ACME("\"webhook\":{\"secret_env\":\"HS_T_HOOK\"}"),
+         "\"scheme\" must be slack or"},
+        {ACME("\"webhook\":{\"scheme\":\"slack\"}"),
+         "\"secret_env\" must name"},
+        {ACME("\"webhook\":{\"scheme\":\"slack\",\"secret_env\":"
+              "\"HS_T_UNSET\"}"), "HS_T_UNSET (its webhook secret_env)"},
+        {ACME("\"webhook\":{\"scheme\":\"slack\",\"secret_env\":"
+              "\"HS_T_HOOK\",\"header\":\"X-A\"}"), "takes no header"},
+        {ACME("\"webhook\":{\"scheme\":\"hmac-sha256\",\"secret_env\":"
+              "\"HS_T_HOOK\",\"header\":\"X A\"}"), "\"header\" must be"},
+        {ACME("\"webhook\":{\"scheme\":\"hmac-sha256\",\"secret_env\":"
+              "\"HS_T_HOOK\",\"prefix\":1}"), "\"prefix\" must be a string"},
+        {ACME("\"webhook\":{\"scheme\":\"slack\",\"secret_env\":"
+              "\"HS_T_HOOK\",\"url\":\"x\"}"), "unknown webhook key"},
+    };
+    struct hs_catalog cat = {0};
+    const struct hs_provider *p;
+    char err[300] = "";
+    (void)st;
+
+    setenv("HS_T_SECRET", "s3cret", 1);
+    setenv("HS_T_HOOK", "hook-secret", 1);
+    unsetenv("HS_T_UNSET");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        if (parse(bad[i].json, 0, &cat, err, sizeof(err)) != HS_ERR_CONFIG)
+            fail_msg("accepted: %s", bad[i].json);
+        if (!strstr(err, "provider \"acme\"") || !strstr(err, bad[i].want))
+            fail_msg("error \"%s\" lacks \"%s\"", err, bad[i].want);
+        assert_null(strstr(err, "hook-secret"));
+    }
+    assert_int_equal(parse(ACME("\"webhook\":{\"scheme\":\"hmac-sha256\","
+                                "\"secret_env\":\"HS_T_HOOK\",\"prefix\":"
+                                "\"sha256=\"}"),
+                           0, &cat, err, sizeof(err)), HS_OK);
+    p = hs_catalog_find(&cat, "acme");
+    assert_int_equal(p->hook, HS_HOOK_HMAC);
+    assert_string_equal(p->hook_secret, "hook-secret");
+    assert_string_equal(p->hook_header, "X-Signature-256");
+    assert_string_equal(p->hook_prefix, "sha256=");
+    hs_catalog_cleanup(&cat);
+    assert_int_equal(parse(ACME("\"scope_separator\":\" \""), 0, &cat, err,
+                           sizeof(err)), HS_OK);
+    assert_int_equal(hs_catalog_find(&cat, "acme")->hook, HS_HOOK_NONE);
+    hs_catalog_cleanup(&cat);
+    unsetenv("HS_T_HOOK");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_shipped_catalog),
         cmocka_unit_test(test_shipped_entries_are_enabled_one_at_a_time),
         cmocka_unit_test(test_quirk_keys),
+        cmocka_unit_test(test_webhook_key),
         cmocka_unit_test(test_wrong_types_are_refused_naming_provider_and_key),
         cmocka_unit_test(test_scopes_must_be_plain_strings),
         cmocka_unit_test(test_client_secret_variable_is_named_never_its_value),

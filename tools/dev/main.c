@@ -549,7 +549,7 @@ int main(int argc, char **argv)
     {
         static const struct { const char *name; int parts; } topics[] = {
             {"hs.callbacks", 6}, {"hs.tokens", 6}, {"hs.me", 6},
-            {"hs.audit", 3}, {"hs.dlq", 1}};
+            {"hs.audit", 3}, {"hs.dlq", 1}, {"hs.webhooks", 3}};
         const char *prefix = getenv("HS_TOPIC_PREFIX");
         /* The mock keeps about 5 MB per partition (older batches go):
          * the replay benchmark asks for enough audit partitions. */
