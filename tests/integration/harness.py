@@ -144,6 +144,19 @@ class Stack:
         # The consumer groups of the mock cluster take a few seconds to
         # form: wait until a first connect works before testing.
 
+    def spawn(self, prog, env):
+        """Starts one of our programs next to the stack, logging to its
+        log, under valgrind as hs-dev runs its children when
+        HS_DEV_VALGRIND=1; stopped with the stack."""
+        argv = [os.path.join(self.bindir, prog)]
+        if os.environ.get("HS_DEV_VALGRIND") == "1":
+            argv = ["valgrind", "-q", "--leak-check=full",
+                    "--errors-for-leak-kinds=definite",
+                    "--show-leak-kinds=definite"] + argv
+        p = subprocess.Popen(argv, stdout=self.log, stderr=self.log, env=env)
+        self.extra.append(p)
+        return p
+
     def start_ingress(self, port=None, **env):
         """Starts another hs-ingress on the same PostgreSQL and keys."""
         port = port or free_port()
@@ -151,11 +164,9 @@ class Stack:
         e.update({"HS_LISTEN": "127.0.0.1:%d" % port,
                   "HS_PUBLIC_URL": "http://127.0.0.1:%d" % port})
         e.update(env)
-        p = subprocess.Popen([os.path.join(self.bindir, "hs-ingress")],
-                             stdout=self.log, stderr=self.log, env=e)
-        self.extra.append(p)
+        self.spawn("hs-ingress", e)
         url = "http://127.0.0.1:%d" % port
-        deadline = time.time() + 30
+        deadline = time.time() + 60
         while time.time() < deadline:
             try:
                 urllib.request.urlopen(url + "/healthz", timeout=2)
@@ -169,7 +180,7 @@ class Stack:
             p.terminate()
         for p in self.extra:
             try:
-                p.wait(10)
+                p.wait(30)  # valgrind's exit checks take a while
             except subprocess.TimeoutExpired:
                 p.kill()
         self.proc.send_signal(signal.SIGTERM)

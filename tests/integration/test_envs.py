@@ -209,10 +209,8 @@ def relays(stack):
         SEEN["sinks"] = {}
         for env in ("dev", "qa"):
             sink = Sink()
-            e = dict(stack.env, HS_ENV=env, HS_RELAY_URL=sink.url)
-            stack.extra.append(subprocess.Popen(
-                [os.path.join(stack.bindir, "hs-relay")], stdout=stack.log,
-                stderr=stack.log, env=e))
+            stack.spawn("hs-relay", dict(stack.env, HS_ENV=env,
+                                         HS_RELAY_URL=sink.url))
             SEEN["sinks"][env] = sink
         wait_for(lambda: open(stack.log_path, "rb").read().count(
             b'"svc":"hs-relay","event":"kafka.rebalance","change":"assign"')
