@@ -235,9 +235,12 @@ enum MHD_Result ingress_webhook(const struct ingress *in,
                                      "unknown_webhook",
                                      "This provider sends no webhooks "
                                      "here.");
+    if (r->too_many_params)
+        return refuse(in, conn, r, prov->name, MHD_HTTP_BAD_REQUEST,
+                      "too_many_params", "The query has too many parameters.");
     if (!env)
         env = in->cfg->env;
-    if (r->too_many_params || strlen(env) >= sizeof(wh.env) ||
+    if (strlen(env) >= sizeof(wh.env) ||
         (strcmp(env, in->cfg->env) != 0 &&
          !hs_config_env_route(in->cfg, env, url, sizeof(url))))
         return refuse(in, conn, r, prov->name, MHD_HTTP_BAD_REQUEST,
