@@ -65,6 +65,8 @@ static const struct cfg_var vars[] = {
         "loopback requesters: name=redirect,... (see README)"),
     STR("HS_ENV_ROUTES", env_routes, 0, 0, "", CHK_ENV_ROUTES,
         "where callbacks of other environments go: env=https://base,..."),
+    STR("HS_METRICS_LISTEN", metrics_listen, 0, 0, "", CHK_LISTEN,
+        "workers: host:port of /metrics (port 0: any, logged); off if unset"),
     STR("HS_RELAY_URL", relay_url, HS_NEED_RELAY_URL, 0, NULL,
         CHK_LOCAL_URL,
         "hs-relay: base URL of the local server webhooks go to (http ok)"),

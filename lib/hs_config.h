@@ -45,6 +45,8 @@ struct hs_config {
     char requesters[2048];    /* HS_REQUESTERS (hs_requesters.h) */
     char env_routes[2048];    /* HS_ENV_ROUTES "env=url,...": where the
                                  callbacks of other environments go */
+    char metrics_listen[64];  /* HS_METRICS_LISTEN host:port or "" (workers'
+                                 /metrics port; 0 = any, logged) */
     char relay_url[256];      /* HS_RELAY_URL http(s)://host[:port]: where
                                  hs-relay delivers webhooks */
     char auth_origin[256];    /* HS_AUTH_ORIGIN, as public_url, or "": the

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "hs_log.h"
+#include "hs_metrics.h"
 
 /* Extra time a waiter gives librdkafka beyond message.timeout.ms: the
  * message timeout scan runs about once a second, so the failure report of
@@ -185,6 +186,17 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         pthread_cond_broadcast(&p->cond);
     }
     pthread_mutex_unlock(&p->lock);
+    if (m->err) {
+        char labels[96];
+
+        hs_metrics_family("hs_kafka_delivery_errors_total", HS_COUNTER,
+                          "Messages Kafka did not acknowledge, by topic");
+        hs_metrics_add("hs_kafka_delivery_errors_total",
+                       hs_metrics_labels(labels, sizeof(labels), "topic",
+                                         rd_kafka_topic_name(m->rkt), NULL,
+                                         NULL),
+                       1);
+    }
     if (m->err)
         hs_log(HS_LOG_WARN, "kafka.delivery_failed",
                HS_KV_STR("topic", rd_kafka_topic_name(m->rkt)),
@@ -569,6 +581,18 @@ enum hs_err hs_kafka_consumer_poll(struct hs_kafka_consumer *c, int timeout_ms,
     m->vallen = rm->len;
     m->priv = rm;
     return HS_OK;
+}
+
+long long hs_kafka_msg_lag(struct hs_kafka_consumer *c,
+                           const struct hs_kafka_msg *m)
+{
+    int64_t lo, hi;
+
+    if (rd_kafka_get_watermark_offsets(c->rk, m->topic, m->partition, &lo,
+                                       &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0)
+        return -1;
+    return hi - m->offset - 1 > 0 ? (long long)(hi - m->offset - 1) : 0;
 }
 
 void hs_kafka_msg_done(struct hs_kafka_consumer *c, struct hs_kafka_msg *m,

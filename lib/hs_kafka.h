@@ -96,6 +96,11 @@ struct hs_kafka_msg {
 enum hs_err hs_kafka_consumer_poll(struct hs_kafka_consumer *c, int timeout_ms,
                                    struct hs_kafka_msg *m);
 
+/* How many messages of m's partition come after m (the high watermark
+ * of the last fetch; no request is made), or -1 when unknown. */
+long long hs_kafka_msg_lag(struct hs_kafka_consumer *c,
+                           const struct hs_kafka_msg *m);
+
 /* Releases m. With durable != 0 its offset is stored for commit (call it
  * only after the message's effects are durable). */
 void hs_kafka_msg_done(struct hs_kafka_consumer *c, struct hs_kafka_msg *m,

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "hs_log.h"
+#include "hs_metrics.h"
 #include "hs_pg_migrations.h"
 
 /* The key of the advisory lock serialising hs_pg_migrate() ("hsmigr"). */
@@ -174,6 +175,15 @@ static enum hs_err classify(struct hs_pg *pg, const PGresult *res)
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = NULL;
     enum hs_err rc;
+    char labels[64];
+
+    hs_metrics_family("hs_pg_errors_total", HS_COUNTER,
+                      "PostgreSQL statements that failed, by SQLSTATE "
+                      "(none: the connection)");
+    hs_metrics_add("hs_pg_errors_total",
+                   hs_metrics_labels(labels, sizeof(labels), "sqlstate",
+                                     state ? state : "none", NULL, NULL),
+                   1);
 
     if (!state) /* client side: lost connection, out of memory, ... */
         rc = PQstatus(pg->conn) == CONNECTION_BAD ? HS_ERR_TRANSIENT

@@ -8,6 +8,7 @@
 
 #include "hs_http.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
 
 #define BACKOFF_MAX_MS 5000
 
@@ -117,6 +118,29 @@ static enum hs_err send_dlq(struct hs_worker *w, const struct hs_worker_def *d,
     return rc;
 }
 
+/* Counts one message's outcome (ok, dead_letter, retry) and the lag of
+ * its partition. */
+static void count(struct hs_kafka_consumer *c, const struct hs_kafka_msg *m,
+                  const char *outcome)
+{
+    char labels[160], part[16];
+
+    hs_metrics_add("hs_worker_messages_total",
+                   hs_metrics_labels(labels, sizeof(labels), "topic",
+                                     m->topic, "outcome", outcome),
+                   1);
+    if (strcmp(outcome, "retry") != 0) {
+        long long lag = hs_kafka_msg_lag(c, m);
+
+        snprintf(part, sizeof(part), "%d", (int)m->partition);
+        if (lag >= 0)
+            hs_metrics_set("hs_consumer_lag",
+                           hs_metrics_labels(labels, sizeof(labels), "topic",
+                                             m->topic, "partition", part),
+                           (double)lag);
+    }
+}
+
 static void process(struct hs_worker *w, const struct hs_worker_def *d,
                     struct hs_kafka_consumer *c, struct hs_kafka_msg *m)
 {
@@ -127,6 +151,7 @@ static void process(struct hs_worker *w, const struct hs_worker_def *d,
         enum hs_err rc = d->handle(w, m, reason, sizeof(reason));
 
         if (rc == HS_OK) {
+            count(c, m, "ok");
             hs_kafka_msg_done(c, m, 1);
             return;
         }
@@ -139,6 +164,7 @@ static void process(struct hs_worker *w, const struct hs_worker_def *d,
                        HS_KV_INT("partition", m->partition),
                        HS_KV_INT("offset", m->offset),
                        HS_KV_STR("reason", reason));
+                count(c, m, "dead_letter");
                 hs_kafka_msg_done(c, m, 1);
                 return;
             }
@@ -148,6 +174,7 @@ static void process(struct hs_worker *w, const struct hs_worker_def *d,
             hs_kafka_msg_done(c, m, 0); /* redelivered after restart */
             return;
         }
+        count(c, m, "retry");
         hs_log(HS_LOG_WARN, "worker.retry", HS_KV_STR("topic", m->topic),
                HS_KV_INT("offset", m->offset),
                HS_KV_STR("reason", hs_strerror(rc)),
@@ -173,6 +200,7 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     static struct hs_config cfg;
     struct hs_worker w;
     struct hs_kafka_consumer *c = NULL;
+    struct hs_metrics_server *ms = NULL;
     char err[512], topic[128], group[128];
     const char *topics[1];
     int check_only = 0, rc = 1;
@@ -232,6 +260,16 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
         hs_log(HS_LOG_ERROR, "worker.start_failed", HS_KV_STR("reason", err));
         goto out;
     }
+    hs_metrics_family("hs_worker_messages_total", HS_COUNTER,
+                      "Messages handled, by topic and outcome (ok, "
+                      "dead_letter, retry: one per failed try)");
+    hs_metrics_family("hs_consumer_lag", HS_GAUGE,
+                      "Messages after the last one handled, by partition");
+    if (hs_metrics_serve(cfg.metrics_listen, &ms) != 0) {
+        hs_log(HS_LOG_ERROR, "worker.start_failed",
+               HS_KV_STR("reason", "cannot listen on HS_METRICS_LISTEN"));
+        goto out;
+    }
     hs_log(HS_LOG_INFO, "worker.started", HS_KV_STR("group", group),
            HS_KV_STR("topic", topic));
     while (running) {
@@ -248,6 +286,7 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     hs_log(HS_LOG_INFO, "worker.stopping");
     rc = 0;
 out:
+    hs_metrics_server_stop(ms);
     hs_kafka_consumer_free(c);
     if (d->cleanup)
         d->cleanup(&w);

@@ -17,6 +17,7 @@
 #include "hs_event.h"
 #include "hs_http.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
 #include "hs_state.h"
 
 #define CODE_MAX 2048 /* longest authorization code we accept */
@@ -364,6 +365,12 @@ enum MHD_Result ingress_callback(const struct ingress *in,
                HS_KV_STR("request_id", r->request_id));
         ret = ingress_respond_redirect(conn, r, res->location);
     } else if (res->status == 302) {
+        char labels[64];
+
+        hs_metrics_add("hs_callbacks_emitted_total",
+                       hs_metrics_labels(labels, sizeof(labels), "provider",
+                                         provider, NULL, NULL),
+                       1);
         hs_log(HS_LOG_INFO, "callback.received",
                HS_KV_STR("handshake_id", res->handshake_id),
                HS_KV_STR("provider", provider),

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "hs_log.h"
+#include "hs_metrics.h"
 #include "hs_webhook.h"
 #include "ingress_api.h"
 #include "ingress_callback.h"
@@ -183,6 +184,19 @@ enum MHD_Result ingress_respond_json(struct MHD_Connection *conn,
                                      json_t *body)
 {
     return respond_json(conn, r, status, body, NULL, NULL);
+}
+
+enum MHD_Result ingress_respond_metrics(struct MHD_Connection *conn,
+                                        struct ingress_req *r, char *text)
+{
+    struct MHD_Response *resp = from_text(text);
+
+    if (!resp)
+        return MHD_NO;
+    add_common(resp, r);
+    MHD_add_response_header(resp, "Content-Type",
+                            "text/plain; version=0.0.4; charset=utf-8");
+    return queue(conn, r, MHD_HTTP_OK, resp);
 }
 
 enum MHD_Result ingress_respond_empty(struct MHD_Connection *conn,
@@ -395,7 +409,8 @@ enum route_id {
     R_SESSION,
     R_TRANSIT,
     R_HEALTHZ,
-    R_READYZ
+    R_READYZ,
+    R_METRICS
 };
 
 /* Methods a route takes. HEAD only where a GET has no effect (the
@@ -449,6 +464,7 @@ static const struct route routes[] = {
      "GET, POST"},
     {R_HEALTHZ, "/healthz", NULL, "/healthz", M_GET | M_HEAD, "GET, HEAD"},
     {R_READYZ, "/readyz", NULL, "/readyz", M_GET | M_HEAD, "GET, HEAD"},
+    {R_METRICS, "/metrics", NULL, "/metrics", M_GET | M_HEAD, "GET, HEAD"},
 };
 
 /* Matches url to a route; the variable segment (between prefix and
@@ -594,6 +610,10 @@ static enum MHD_Result dispatch(const struct ingress *in,
         return ingress_healthz(in, conn, r);
     case R_READYZ:
         return ingress_readyz(in, conn, r);
+    case R_METRICS:
+        hs_metrics_set("hs_longpolls_open", "",
+                       (double)ingress_waits_count(in->waits));
+        return ingress_respond_metrics(conn, r, hs_metrics_render());
     }
     return not_found(conn, r, 1);
 }
@@ -754,6 +774,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     if (ci)
         status = ci->http_status;
     /* The route template, never the URL: queries carry codes and states. */
+    {
+        char labels[160], code[8];
+
+        snprintf(code, sizeof(code), "%u", status);
+        hs_metrics_add("hs_http_requests_total",
+                       hs_metrics_labels(labels, sizeof(labels), "route",
+                                         r->route, "status", code),
+                       1);
+        hs_metrics_observe("hs_http_request_duration_seconds",
+                           hs_metrics_labels(labels, sizeof(labels), "route",
+                                             r->route, NULL, NULL),
+                           (double)(hs_now_ms() - r->start_ms) / 1000.0);
+    }
     hs_log(HS_LOG_INFO, "http.request", HS_KV_STR("method", r->method),
            HS_KV_STR("route", r->route), HS_KV_INT("status", status),
            HS_KV_INT("ms", hs_now_ms() - r->start_ms),
@@ -848,6 +881,19 @@ enum hs_err ingress_http_start(struct ingress *in, uint16_t *port, char *err,
 
     if (rc != HS_OK)
         return rc;
+    hs_metrics_family("hs_http_requests_total", HS_COUNTER,
+                      "HTTP requests answered, by route template and status");
+    hs_metrics_family("hs_http_request_duration_seconds", HS_HISTOGRAM,
+                      "Time from the request to its answer, by route "
+                      "(a long poll's wait included)");
+    hs_metrics_family("hs_longpolls_open", HS_GAUGE,
+                      "Long polls parked now");
+    hs_metrics_family("hs_callbacks_emitted_total", HS_COUNTER,
+                      "callback.received events Kafka acknowledged, by "
+                      "provider");
+    hs_metrics_family("hs_webhooks_total", HS_COUNTER,
+                      "Webhooks, by provider and outcome (queued, or why "
+                      "refused)");
     if (v6)
         flags |= MHD_USE_IPv6;
     in->daemon = MHD_start_daemon(

@@ -98,6 +98,9 @@ enum MHD_Result ingress_respond_json_header(struct MHD_Connection *conn,
                                             unsigned status, json_t *body,
                                             const char *name,
                                             const char *value);
+/* 200 with text (malloc'd, taken) as Prometheus text exposition. */
+enum MHD_Result ingress_respond_metrics(struct MHD_Connection *conn,
+                                        struct ingress_req *r, char *text);
 /* status (204, or 200 for a webhook) with no body. */
 enum MHD_Result ingress_respond_empty(struct MHD_Connection *conn,
                                       struct ingress_req *r, unsigned status);

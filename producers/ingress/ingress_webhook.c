@@ -11,6 +11,7 @@
 #include "hs_crypto.h"
 #include "hs_http.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
 #include "hs_webhook.h"
 #include "ingress_params.h"
 
@@ -160,6 +161,16 @@ out:
     return rc;
 }
 
+static void count(const char *provider, const char *outcome)
+{
+    char labels[96];
+
+    hs_metrics_add("hs_webhooks_total",
+                   hs_metrics_labels(labels, sizeof(labels), "provider",
+                                     provider, "outcome", outcome),
+                   1);
+}
+
 static enum MHD_Result refuse(const struct ingress *in,
                               struct MHD_Connection *conn,
                               struct ingress_req *r, const char *provider,
@@ -171,6 +182,7 @@ static enum MHD_Result refuse(const struct ingress *in,
                               .provider = provider};
 
     ingress_audit(in, conn, &s);
+    count(provider, why);
     hs_log(HS_LOG_WARN, "webhook.rejected", HS_KV_STR("provider", provider),
            HS_KV_STR("reason", why), HS_KV_STR("request_id", r->request_id));
     return ingress_respond_error(conn, r, status, why, message);
@@ -310,6 +322,7 @@ enum MHD_Result ingress_webhook(const struct ingress *in,
                                            "The request could not be "
                                            "queued; send it again.");
     }
+    count(prov->name, "queued");
     hs_log(HS_LOG_INFO, "webhook.received", HS_KV_STR("provider", prov->name),
            HS_KV_STR("env", env), HS_KV_STR("id", wh.id),
            HS_KV_STR("request_id", r->request_id));

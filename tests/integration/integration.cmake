@@ -32,6 +32,12 @@ if(Python3_FOUND)
             ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(integration_audit PROPERTIES LABELS integration
     TIMEOUT 600 RUN_SERIAL TRUE)
+  add_test(NAME integration_ops
+    COMMAND ${Python3_EXECUTABLE}
+            ${CMAKE_SOURCE_DIR}/tests/integration/test_ops.py
+            ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(integration_ops PROPERTIES LABELS integration
+    TIMEOUT 600 RUN_SERIAL TRUE)
   add_test(NAME integration_envs
     COMMAND ${Python3_EXECUTABLE}
             ${CMAKE_SOURCE_DIR}/tests/integration/test_envs.py

@@ -12,6 +12,8 @@
  * SIGUSR1 takes hs.audit offline (its partitions lose their leader, as
  * when a real cluster loses them; the other topics keep working) and
  * SIGUSR2 brings it back: for trying how the services hold their answers.
+ * SIGRTMIN takes every broker down (connections refused, as when the
+ * whole cluster is unreachable) and SIGRTMIN+1 brings them up.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
@@ -49,6 +51,7 @@ static struct child children[MAX_CHILDREN];
 static int nchildren;
 static volatile sig_atomic_t running = 1;
 static volatile sig_atomic_t audit_down = -1; /* -1: no change asked */
+static volatile sig_atomic_t kafka_down = -1;
 static char bindir[DIR_MAX], datadir[DIR_MAX], pgbin[DIR_MAX];
 static int temp_data;
 
@@ -56,6 +59,8 @@ static void on_signal(int sig)
 {
     if (sig == SIGUSR1 || sig == SIGUSR2)
         audit_down = sig == SIGUSR1;
+    else if (sig == SIGRTMIN || sig == SIGRTMIN + 1)
+        kafka_down = sig == SIGRTMIN;
     else
         running = 0;
 }
@@ -502,6 +507,8 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGUSR2, &sa, NULL);
+    sigaction(SIGRTMIN, &sa, NULL);
+    sigaction(SIGRTMIN + 1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -637,6 +644,9 @@ int main(int argc, char **argv)
     setenv_default("HS_REQUESTERS", "hs-agent=http://127.0.0.1:*/callback");
     setenv("HS_KAFKA_BROKERS", bootstrap, 1);
     setenv_default("HS_KAFKA_OPTS", "fetch.wait.max.ms=5,linger.ms=2");
+    /* Every worker serves /metrics on a port of its own (logged as
+     * metrics.listening). */
+    setenv_default("HS_METRICS_LISTEN", "127.0.0.1:0");
     setenv("HS_PG_URL", conninfo, 1);
     setenv("HS_PROVIDERS", catalog, 1);
     setenv("HS_INSECURE_HTTP", "1", 1);
@@ -678,6 +688,13 @@ int main(int argc, char **argv)
         if (audit_down >= 0) {
             audit_outage(mc, audit_down, audit_parts);
             audit_down = -1;
+        }
+        if (kafka_down >= 0) {
+            for (int32_t b = 1; b <= 3; b++)
+                (kafka_down ? rd_kafka_mock_broker_set_down
+                            : rd_kafka_mock_broker_set_up)(mc, b);
+            hs_log(HS_LOG_WARN, kafka_down ? "dev.kafka_down" : "dev.kafka_up");
+            kafka_down = -1;
         }
         if (pid > 0) {
             for (int i = 0; i < nchildren; i++) {

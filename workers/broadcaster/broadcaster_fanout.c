@@ -14,6 +14,7 @@
 
 #include "hs_event.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
 
 /* The JSON each agent's box holds. Caller frees (wipe first). */
 static char *box_plaintext(struct hs_worker *w, const struct hs_event *ev,
@@ -149,6 +150,20 @@ enum hs_err broadcaster_handle(struct hs_worker *w,
         sent++;
     }
     rc = hs_kafka_flush(w->producer, w->cfg->kafka_timeout_ms);
+    if (rc == HS_OK) {
+        char labels[64];
+
+        hs_metrics_family("hs_broadcasts_total", HS_COUNTER,
+                          "Events fanned out, by type");
+        hs_metrics_family("hs_me_messages_total", HS_COUNTER,
+                          "Messages sent to agents on hs.me");
+        hs_metrics_add("hs_broadcasts_total",
+                       hs_metrics_labels(labels, sizeof(labels), "type",
+                                         hs_event_type_name(ev->type), NULL,
+                                         NULL),
+                       1);
+        hs_metrics_add("hs_me_messages_total", "", sent);
+    }
     if (rc == HS_OK)
         hs_log(HS_LOG_INFO, "broadcast.sent",
                HS_KV_STR("type", hs_event_type_name(ev->type)),

@@ -14,6 +14,7 @@
 #include "hs_event.h"
 #include "hs_http.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
 #include "hs_outbox.h"
 #include "hs_state.h"
 
@@ -147,6 +148,20 @@ static enum hs_err fail_txn(struct hs_worker *w, void *arg)
     return outbox_event(w, &ev, f->user_id);
 }
 
+/* hs_exchanges_total{provider,outcome}. */
+static void exchange_count(const char *provider, const char *outcome)
+{
+    char labels[128];
+
+    hs_metrics_family("hs_exchanges_total", HS_COUNTER,
+                      "Finished exchanges, by provider and outcome (ok, "
+                      "denied, failed)");
+    hs_metrics_add("hs_exchanges_total",
+                   hs_metrics_labels(labels, sizeof(labels), "provider",
+                                     provider, "outcome", outcome),
+                   1);
+}
+
 static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
                              const struct claim *cl, const char *error,
                              const char *description)
@@ -161,6 +176,10 @@ static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
     hs_log(HS_LOG_WARN, "exchange.failed",
            HS_KV_STR("handshake_id", cb->handshake_id),
            HS_KV_STR("provider", cb->provider), HS_KV_STR("reason", error));
+    /* denied or failed: the error itself may be any word a provider (or
+     * whoever holds a state) chose, too many for a label. */
+    exchange_count(cb->provider,
+                   strcmp(error, "access_denied") == 0 ? "denied" : "failed");
     if (rc == HS_OK) {
         struct hs_audit_step s = {
             .action = "exchange.failed", .outcome = "failed", .reason = error,
@@ -452,6 +471,8 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
                HS_KV_STR("provider", cb->provider),
                HS_KV_STR("fingerprint", fp),
                HS_KV_STR("reason", rc == HS_OK ? NULL : hs_strerror(rc)));
+        if (rc == HS_OK)
+            exchange_count(cb->provider, "ok");
         if (rc == HS_ERR_CONFLICT)
             rc = HS_OK; /* already failed as interrupted: final */
         else if (rc != HS_OK && !hs_err_is_retriable(rc))

@@ -11,6 +11,7 @@
 #include "hs_discovery.h"
 #include "hs_event.h"
 #include "hs_log.h"
+#include "hs_metrics.h"
 #include "hs_outbox.h"
 #include "hs_provider.h"
 
@@ -306,6 +307,18 @@ static enum refresher_outcome call_refresh(struct hs_worker *w,
 static void log_outcome(struct hs_worker *w, const struct outcome *o,
                         const struct exchange_token *tok)
 {
+    static const char *const kinds[] = {"ok", "retry", "reauth"};
+    char labels[64];
+
+    hs_metrics_family("hs_refreshes_total", HS_COUNTER,
+                      "Refreshes, by outcome (ok, retry, reauth, "
+                      "superseded)");
+    hs_metrics_add("hs_refreshes_total",
+                   hs_metrics_labels(labels, sizeof(labels), "outcome",
+                                     o->stored ? kinds[o->kind]
+                                               : "superseded",
+                                     NULL, NULL),
+                   1);
     struct hs_audit_step s = {
         .action = o->kind == REFRESHER_RETRY ? "refresh.failed"
                                              : "reauth.required",
