@@ -482,6 +482,113 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     }
 }
 
+/* Assigns every partition of topic from its start; *ends gets each one's
+ * high watermark (malloc'd). */
+static enum hs_err assign_all(rd_kafka_t *rk, const char *topic, int timeout,
+                              int64_t **ends, int *n)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_topic_partition_list_t *parts;
+    enum hs_err rc = HS_ERR_NOTFOUND;
+
+    if (!rkt)
+        return HS_ERR_NOMEM;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, timeout) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_destroy(rkt);
+        return HS_ERR_TRANSIENT;
+    }
+    if (md->topic_cnt == 1 && !md->topics[0].err &&
+        md->topics[0].partition_cnt > 0) {
+        *n = md->topics[0].partition_cnt;
+        *ends = calloc((size_t)*n, sizeof(**ends));
+        parts = rd_kafka_topic_partition_list_new(*n);
+        rc = *ends ? HS_OK : HS_ERR_NOMEM;
+        for (int i = 0; rc == HS_OK && i < *n; i++) {
+            int64_t lo, hi;
+
+            if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi,
+                                                 timeout) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR)
+                rc = HS_ERR_TRANSIENT;
+            (*ends)[i] = hi;
+            rd_kafka_topic_partition_list_add(parts, topic, i)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+        }
+        if (rc == HS_OK && rd_kafka_assign(rk, parts))
+            rc = HS_ERR_TRANSIENT;
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+enum hs_err hs_kafka_read_topic(const struct hs_config *cfg,
+                                const char *topic, hs_kafka_read_fn fn,
+                                void *arg, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk = NULL;
+    int64_t *ends = NULL, left = 0;
+    int n = 0, stop = 0;
+    int64_t idle_since = hs_now_ms();
+    char rkerr[256];
+    enum hs_err rc;
+
+    rc = conf_set(conf, "kafka", "group.id", "hs-read", err, errlen);
+    if (rc == HS_OK)
+        rc = conf_set(conf, "kafka", "enable.auto.commit", "false", err,
+                      errlen);
+    if (rc == HS_OK && cfg->brokers[0])
+        rc = conf_set(conf, "HS_KAFKA_BROKERS", "bootstrap.servers",
+                      cfg->brokers, err, errlen);
+    if (rc == HS_OK)
+        rc = hs_kafka_conf_opts(conf, cfg->kafka_opts, err, errlen);
+    if (rc != HS_OK) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
+    }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof(rkerr));
+    if (!rk) {
+        set_err(err, errlen, rkerr, NULL);
+        rd_kafka_conf_destroy(conf);
+        return HS_ERR_CONFIG;
+    }
+    rc = assign_all(rk, topic, cfg->kafka_timeout_ms, &ends, &n);
+    for (int i = 0; rc == HS_OK && i < n; i++)
+        left += ends[i] > 0;
+    while (rc == HS_OK && left > 0 && !stop) {
+        rd_kafka_message_t *rm = rd_kafka_consumer_poll(rk, 100);
+
+        if (!rm) {
+            if (hs_now_ms() - idle_since > cfg->kafka_timeout_ms)
+                rc = HS_ERR_TIMEOUT;
+            continue;
+        }
+        idle_since = hs_now_ms();
+        if (!rm->err && rm->partition < n && rm->offset < ends[rm->partition]) {
+            struct hs_kafka_msg m = {topic, rm->partition, rm->offset,
+                                     rm->key, rm->key_len, rm->payload,
+                                     rm->len, rm};
+
+            stop = fn(arg, &m);
+            if (rm->offset + 1 == ends[rm->partition])
+                left--;
+        }
+        rd_kafka_message_destroy(rm);
+    }
+    if (rc != HS_OK)
+        set_err(err, errlen, "kafka: cannot read the topic:",
+                hs_strerror(rc));
+    free(ends);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
 enum hs_err hs_kafka_consumer_new(const struct hs_config *cfg,
                                   const char *group, const char *const *topics,
                                   size_t ntopics,

@@ -106,6 +106,17 @@ long long hs_kafka_msg_lag(struct hs_kafka_consumer *c,
 void hs_kafka_msg_done(struct hs_kafka_consumer *c, struct hs_kafka_msg *m,
                        int durable);
 
+/* Reads every partition of topic (full name) from its start to its end as
+ * of the call, without a group (nothing committed), calling fn for each
+ * message; fn returning non-zero stops the read. HS_ERR_TIMEOUT when the
+ * end was not reached within cfg->kafka_timeout_ms of the last message;
+ * HS_ERR_NOTFOUND for a topic the cluster does not know. (hs-dlq.) */
+typedef int (*hs_kafka_read_fn)(void *arg, const struct hs_kafka_msg *m);
+enum hs_err hs_kafka_read_topic(const struct hs_config *cfg,
+                                const char *topic, hs_kafka_read_fn fn,
+                                void *arg, char *err,
+                                size_t errlen) HS_MUST_CHECK;
+
 /* Commits stored offsets, leaves the group, destroys. NULL is a no-op. */
 void hs_kafka_consumer_free(struct hs_kafka_consumer *c);
 

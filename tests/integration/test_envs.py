@@ -29,7 +29,7 @@ QA_PORT = free_port()
 QA = "http://127.0.0.1:%d" % QA_PORT
 SLACK_SECRET = b64url(24)
 HOOKS_SECRET = b64url(24)
-ENV = {"HS_ENV_ROUTES": "qa=" + QA,
+ENV = {"HS_ENV_ROUTES": "qa=%s,ops=http://127.0.0.1:9" % QA,
        "HS_SLACK_SIGNING_SECRET": SLACK_SECRET,
        "HS_HOOKS_SECRET": HOOKS_SECRET,
        "HS_SLACK_CLIENT_SECRET": b64url(24)}
@@ -338,10 +338,70 @@ def test_forged_stale_replayed_and_unsigned_are_refused(stack):
         b"HS_RELAY_URL" in lines[0], r.stderr
 
 
+def joined(stack, n):
+    wait_for(lambda: open(stack.log_path, "rb").read().count(
+        b'"svc":"hs-relay","event":"kafka.rebalance","change":"assign"')
+        >= n, timeout=60, what="%d relay assignments" % n)
+
+
+def dlq(stack, *args):
+    r = subprocess.run([os.path.join(stack.bindir, "hs-dlq"), "--brokers",
+                        stack.kafka] + list(args), capture_output=True,
+                       timeout=60, env=stack.env)
+    assert b"Sanitizer" not in r.stderr, r.stderr
+    return r
+
+
+def letters(stack):
+    r = dlq(stack, "list")
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.decode().splitlines()]
+
+
+def test_a_dead_letter_is_listed_and_redriven_once_fixed(stack):
+    relays(stack)  # two relays joined already
+    sink = Sink()
+    # Environment "ops" gets a relay whose keys are wrong: it cannot open
+    # the request, and dead-letters it.
+    bad = stack.spawn("hs-relay", dict(stack.env, HS_ENV="ops",
+                                       HS_RELAY_URL=sink.url,
+                                       HS_SECRET_KEYS="it9:" + b64url(32)))
+    joined(stack, 3)
+    body = b"payload=%7B%22ops%22%3A1%7D"
+    assert slack_post(stack, body, env="ops")[0].status == 200
+    dead = wait_for(lambda: [x for x in letters(stack)
+                             if x["topic"] == "hs.webhooks"],
+                    timeout=30, what="the dead letter")
+    assert len(dead) == 1 and dead[0]["reason"] == "unreadable_sealed_part" \
+        and dead[0]["svc"] == "hs-relay" and not dead[0]["redriven"], dead
+    assert sink.got == []
+    # Fixed: the relay restarts with the right keys; the letter goes back.
+    bad.terminate()
+    bad.wait(30)
+    stack.spawn("hs-relay", dict(stack.env, HS_ENV="ops",
+                                 HS_RELAY_URL=sink.url))
+    joined(stack, 4)
+    r = dlq(stack, "redrive", dead[0]["dlq"])
+    assert r.returncode == 0 and b"redriven to hs.webhooks" in r.stdout, r
+    wait_for(lambda: sink.got, timeout=30, what="the re-driven request")
+    assert sink.got[0][2] == body
+    # Once: a second redrive says so and sends nothing.
+    r = dlq(stack, "redrive", dead[0]["dlq"])
+    assert r.returncode == 0 and b"redriven already" in r.stdout, r
+    assert [x["redriven"] for x in letters(stack)
+            if x["dlq"] == dead[0]["dlq"]] == [True]
+    r = dlq(stack, "redrive", "0:999999")
+    assert r.returncode == 1 and b"not a dead letter" in r.stderr, r
+    assert dlq(stack, "bogus").returncode == 2
+    time.sleep(2)
+    assert len(sink.got) == 1
+
+
 if __name__ == "__main__":
     main([test_a_qa_flow_completes_through_the_dev_callback,
           test_unknown_and_tampered_environments_are_refused,
           test_auth_origin_is_required_by_use_auth_origin,
           test_signed_webhooks_reach_the_local_server,
-          test_forged_stale_replayed_and_unsigned_are_refused],
+          test_forged_stale_replayed_and_unsigned_are_refused,
+          test_a_dead_letter_is_listed_and_redriven_once_fixed],
          extra_env=ENV, providers=PROVIDERS)
