@@ -492,6 +492,18 @@ static int route_match(const struct route *rt, const char *url, char *seg,
     return 1;
 }
 
+void ingress_http_print_routes(FILE *out)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        char allow[32], *save = NULL;
+
+        snprintf(allow, sizeof(allow), "%s", routes[i].allow);
+        for (char *m = strtok_r(allow, ", ", &save); m;
+             m = strtok_r(NULL, ", ", &save))
+            fprintf(out, "%s %s\n", m, routes[i].tmpl);
+    }
+}
+
 static unsigned method_bit(const char *method)
 {
     if (strcmp(method, "GET") == 0)

@@ -19,6 +19,7 @@
 #include <microhttpd.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "hs_audit.h"
 #include "hs_config.h"
@@ -77,6 +78,10 @@ struct ingress_req {
     int64_t wait_until_ms;          /* long poll: 0 until it starts */
     struct ingress_waiter waiter;   /* long poll: parked under its key */
 };
+
+/* Prints "METHOD /template" for every route served (hs-ingress
+ * --routes; the OpenAPI test compares them). */
+void ingress_http_print_routes(FILE *out);
 
 /* Starts the daemon on cfg->listen (thread pool of cfg->threads). HS_OK
  * writes the bound port to *port; HS_ERR_CONFIG with err filled when the

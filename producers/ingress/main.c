@@ -24,9 +24,10 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: hs-ingress [--help] [--check-config]\n"
+    fprintf(out, "usage: hs-ingress [--help] [--check-config] [--routes]\n"
                  "The thin HTTP ingress of handshake; configured by the "
-                 "environment.\n\n");
+                 "environment.\n--routes prints the routes it serves "
+                 "(METHOD /template), one a line.\n\n");
     hs_config_print_help(out);
 }
 
@@ -51,6 +52,9 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(argv[i], "--check-config") == 0) {
             check_only = 1;
+        } else if (strcmp(argv[i], "--routes") == 0) {
+            ingress_http_print_routes(stdout);
+            return 0;
         } else {
             fprintf(stderr, "hs-ingress: unknown argument %s\n", argv[i]);
             usage(stderr);

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -19,9 +20,15 @@ from harness import (Browser, browser_to_provider, free_port,  # noqa: E402
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
+    import yaml
 except ImportError:  # a python3 of its own (pyenv) next to Debian's package
     sys.path.append("/usr/lib/python3/dist-packages")
     from prometheus_client.parser import text_string_to_metric_families
+    import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+OPENAPI = os.path.join(ROOT, "schemas", "openapi.yaml")
 
 SLOW = 2.5 if os.environ.get("HS_DEV_VALGRIND") == "1" else 1.0
 ENV = {"HS_DEMO_ACCESS_TTL": str(int(4 * SLOW)),
@@ -219,6 +226,40 @@ def test_readyz_follows_postgres_and_kafka(stack):
     became(stack.ingress, 200, 30 * SLOW)
 
 
+def test_openapi_matches_the_served_routes(stack):
+    with open(OPENAPI) as f:
+        doc = yaml.safe_load(f)
+    documented = {(m.upper(), path) for path, ops in doc["paths"].items()
+                  for m in ops if m in ("get", "head", "post", "delete")}
+    r = subprocess.run([os.path.join(stack.bindir, "hs-ingress"),
+                        "--routes"], capture_output=True, timeout=30)
+    served = {tuple(line.split(" ", 1))
+              for line in r.stdout.decode().splitlines()}
+    assert r.returncode == 0 and served, r
+    assert documented == served, (documented - served, served - documented)
+    # A real validator: Redocly CLI (npm, tests/api), strict rules.
+    api_dir = os.path.join(ROOT, "tests", "api")
+    r = subprocess.run(["npx", "--no-install", "redocly", "lint", "--config",
+                        "redocly.yaml", OPENAPI], cwd=api_dir,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode()[-3000:]
+    # The running ingress answers each under its template (not as an
+    # unknown route, not 405).
+    for method, path in sorted(documented):
+        url = stack.ingress + path.replace("{p}", "demo").replace(
+            "{id}", "x")
+        body = b"{}" if method == "POST" else None
+        r = Browser().request(url, body, {"Content-Type":
+                                          "application/json"}, method)
+        assert r.status != 405, (method, path, r.status)
+    counted = {dict(k[1]).get("route") for k in
+               scrape(stack.ingress + "/metrics")
+               if k[0] == "hs_http_requests_total"}
+    assert {p for _, p in documented} <= counted, \
+        {p for _, p in documented} - counted
+
+
 if __name__ == "__main__":
     main([test_metrics_move_with_a_flow,
+          test_openapi_matches_the_served_routes,
           test_readyz_follows_postgres_and_kafka], extra_env=ENV)
