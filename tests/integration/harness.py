@@ -296,6 +296,16 @@ class Agent:
                              env=self.env)
         return (p,) + self._url_and_code(p)
 
+    def connect(self, provider="demo"):
+        """`connect` through a browser, to the end; the handshake id."""
+        p, url, _ = self.start_connect(provider)
+        b = Browser()
+        r = b.get(Browser().get(browser_to_provider(b, url)).location)
+        assert r.status == 302, (r.status, r.text)
+        rc, out, err = self.finish(p)
+        assert rc == 0, (out, err)
+        return r.location.rsplit("/", 1)[1]
+
     def start_login(self, provider, timeout=60):
         """Starts `login <provider> --no-browser`; returns (process, url,
         user_code)."""

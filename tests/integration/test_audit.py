@@ -66,14 +66,7 @@ def actions_of(evs, handshake_id):
 def test_flows_leave_a_verified_trail_in_order(stack):
     agent = stack.agent()
     agent.login()
-    # A connect.
-    p, url, _ = agent.start_connect()
-    b = Browser()
-    cb = Browser().get(browser_to_provider(b, url)).location
-    r = b.get(cb)
-    assert r.status == 302
-    hid = r.location.rsplit("/", 1)[1]
-    assert agent.finish(p)[0] == 0
+    hid = agent.connect()
     # A sign-up.
     signer = stack.agent()
     p, url, _ = signer.start_login("demo")
@@ -170,11 +163,7 @@ def test_an_unwritable_trail_holds_the_answers(stack):
     the steps undone meanwhile marked aborted."""
     agent = stack.agent()
     agent.login()
-    p, url, _ = agent.start_connect()
-    b = Browser()
-    assert b.get(Browser().get(browser_to_provider(b, url)).location
-                 ).status == 302
-    assert agent.finish(p)[0] == 0
+    agent.connect()
     # An add-in session signed in, its API token not collected yet.
     sess = api(stack.ingress + "/addons/sessions", body={},
                method="POST").json()
@@ -329,10 +318,14 @@ def test_a_missing_event_is_named(stack):
     assert svc in gaps[0] and str(dropped["seq"]) in gaps[0], gaps
     # Replay has no side effects: the copy is unchanged and a second run
     # says the same (it assigns partitions and commits nothing).
+    def problems(res):  # the summary's memory figure varies
+        return [line for line in res.stderr.decode().splitlines()
+                if "max_rss_kb" not in line]
+
     before = stack.kcat_list("copy.hs.audit")
     again = replay(stack, "--verify", env={"HS_TOPIC_PREFIX": "copy."})
-    assert (again.returncode, again.stdout, again.stderr) == (
-        r.returncode, r.stdout, r.stderr)
+    assert (again.returncode, again.stdout, problems(again)) == (
+        r.returncode, r.stdout, problems(r))
     assert stack.kcat_list("copy.hs.audit") == before
 
 
