@@ -252,7 +252,7 @@ enum MHD_Result ingress_loopback_redeem(const struct ingress *in,
     enum MHD_Result ret = MHD_NO;
     json_t *body = ingress_body_object(conn, r, 0, &ret);
     const char *code, *outcome;
-    int ok;
+    int ok = 0;
     char hash[44], token[44], token_hash[44];
     const char *p[2] = {hash, token_hash};
     PGresult *res = NULL;
