@@ -421,7 +421,13 @@ static void usage(FILE *out)
             "  --providers F   provider catalog to use besides \"demo\"\n"
             "  --workers N     hs-exchange processes (default 2)\n"
             "  --data DIR      keep PostgreSQL here (default: a temporary "
-            "directory,\n                  removed on exit)\n");
+            "directory,\n                  removed on exit)\n"
+            "Environment: every HS_* setting of the services passes to "
+            "them (hs-dev sets\nthe Kafka, PostgreSQL, catalog and URL "
+            "ones); HS_DEV_AUDIT_PARTITIONS (3)\npartitions of hs.audit; "
+            "HS_DEV_VALGRIND=1 runs every service under valgrind.\n"
+            "Signals: SIGUSR1/SIGUSR2 take hs.audit offline/back, "
+            "SIGRTMIN/SIGRTMIN+1 every\nbroker down/up.\n");
 }
 
 static long parse_num(const char *s, long lo, long hi)
