@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hs_log.h"
 
@@ -153,9 +154,11 @@ struct hs_auditor {
     char topic[128];
     pthread_mutex_t lock;
     int64_t seq; /* last assigned */
-    pthread_mutex_t plock; /* pending */
+    pthread_mutex_t plock; /* pending, npending */
     struct pending pending[PENDING_MAX];
     size_t npending;
+    pthread_mutex_t flock; /* one flusher at a time */
+    int64_t flush_failed_ms; /* under flock */
 };
 
 enum hs_err hs_auditor_new(const struct hs_config *cfg,
@@ -182,6 +185,7 @@ enum hs_err hs_auditor_new(const struct hs_config *cfg,
     snprintf(a->svc, sizeof(a->svc), "%s/%s", program, inst);
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->plock, NULL);
+    pthread_mutex_init(&a->flock, NULL);
     *out = a;
     return HS_OK;
 }
@@ -201,28 +205,59 @@ void hs_auditor_free(struct hs_auditor *a)
 
 /* Sends what failed before, oldest first; stops at the first failure.
  * 1 when nothing is left. */
+static size_t npending(struct hs_auditor *a)
+{
+    size_t n;
+
+    pthread_mutex_lock(&a->plock);
+    n = a->npending;
+    pthread_mutex_unlock(&a->plock);
+    return n;
+}
+
+/* Sends the unsent events, oldest first; 1 when none is left. One thread
+ * flushes at a time; another waits for it at most one Kafka time-out, and
+ * does not try again if the flush it waited for failed: however many
+ * requests queue up in an outage, each waits one time-out at most. Only
+ * the flusher takes from the front; keep_pending() adds at the end. */
 static int flush_pending(struct hs_auditor *a)
 {
-    int empty;
+    struct timespec until;
+    int64_t wait_ms, since = hs_now_ms();
 
-    if (!a)
+    if (!a || npending(a) == 0)
         return 1;
-    pthread_mutex_lock(&a->plock);
-    while (a->npending) {
-        struct pending *p = &a->pending[0];
-
-        if (hs_kafka_produce_acked(a->producer, a->topic, p->key,
-                                   strlen(p->key), p->buf, p->len) != HS_OK)
-            break;
-        free(p->buf);
-        memmove(a->pending, a->pending + 1,
-                (a->npending - 1) * sizeof(a->pending[0]));
-        a->npending--;
-        hs_log(HS_LOG_INFO, "audit.resent");
+    wait_ms = a->cfg->kafka_timeout_ms > 0 ? a->cfg->kafka_timeout_ms : 5000;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
     }
-    empty = a->npending == 0;
-    pthread_mutex_unlock(&a->plock);
-    return empty;
+    if (pthread_mutex_timedlock(&a->flock, &until) != 0)
+        return 0;
+    if (a->flush_failed_ms < since) {
+        while (npending(a)) {
+            struct pending *p = &a->pending[0];
+
+            if (hs_kafka_produce_acked(a->producer, a->topic, p->key,
+                                       strlen(p->key), p->buf,
+                                       p->len) != HS_OK) {
+                a->flush_failed_ms = hs_now_ms();
+                break;
+            }
+            pthread_mutex_lock(&a->plock);
+            free(p->buf);
+            memmove(a->pending, a->pending + 1,
+                    (a->npending - 1) * sizeof(a->pending[0]));
+            a->npending--;
+            pthread_mutex_unlock(&a->plock);
+            hs_log(HS_LOG_INFO, "audit.resent");
+        }
+    }
+    pthread_mutex_unlock(&a->flock);
+    return npending(a) == 0;
 }
 
 /* Keeps a copy of an event that could not be sent. */

@@ -600,6 +600,9 @@ enum hs_err hs_kafka_consumer_new(const struct hs_config *cfg,
     static const char *const fixed[] = {
         "enable.auto.offset.store", "false",
         "enable.auto.commit", "true",
+        /* Stored offsets go out often: what a rebalance finds uncommitted
+         * is redelivered (harmless, the claims catch it, but work). */
+        "auto.commit.interval.ms", "200",
         "auto.offset.reset", "earliest",
         "session.timeout.ms", "10000",
         "heartbeat.interval.ms", "1000",

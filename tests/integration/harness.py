@@ -191,6 +191,16 @@ class Stack:
         self.log.close()
 
     # ---- tools --------------------------------------------------------
+    def control(self, command):
+        """A fault command to hs-dev's control FIFO (see hs-dev --help);
+        returns once hs-dev has carried it out."""
+        marker = ('"command":"%s"' % command).encode()
+        before = open(self.log_path, "rb").read().count(marker)
+        with open(self.info["control"], "w") as f:
+            f.write(command + "\n")
+        wait_for(lambda: open(self.log_path, "rb").read().count(marker) >
+                 before, timeout=5, what="hs-dev to do " + command)
+
     def stats(self):
         with urllib.request.urlopen(self.provider + "/stats", timeout=5) as r:
             return json.load(r)

@@ -14,7 +14,6 @@ Run: python3 tests/integration/test_audit.py <build>/bin
 """
 import json
 import os
-import signal
 import subprocess
 import urllib.parse
 import urllib.request
@@ -146,11 +145,8 @@ def test_flows_leave_a_verified_trail_in_order(stack):
 
 
 def audit_offline(stack, down):
-    """hs-dev takes hs.audit's partitions offline (SIGUSR1) or back."""
-    stack.proc.send_signal(signal.SIGUSR1 if down else signal.SIGUSR2)
-    marker = b'"event":"dev.audit_%s"' % (b"down" if down else b"up")
-    wait_for(lambda: marker in open(stack.log_path, "rb").read(),
-             timeout=5, what="hs-dev to switch hs.audit")
+    """hs-dev takes hs.audit's partitions offline or back."""
+    stack.control("audit down" if down else "audit up")
 
 
 def status_of(stack, hid):

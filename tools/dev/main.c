@@ -14,6 +14,8 @@
  * SIGUSR2 brings it back: for trying how the services hold their answers.
  * SIGRTMIN takes every broker down (connections refused, as when the
  * whole cluster is unreachable) and SIGRTMIN+1 brings them up.
+ * The FIFO DIR/control (printed as "control") takes the fault tests'
+ * commands, one a line; see control_line().
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
@@ -55,6 +57,16 @@ static volatile sig_atomic_t kafka_down = -1;
 static char bindir[DIR_MAX], datadir[DIR_MAX], pgbin[DIR_MAX];
 static int temp_data;
 
+#define NBROKERS 3
+static const struct { const char *name; int parts; } topics[] = {
+    {"hs.callbacks", 6}, {"hs.tokens", 6}, {"hs.me", 6},
+    {"hs.audit", 3}, {"hs.dlq", 1}, {"hs.webhooks", 3}};
+#define NTOPICS (sizeof(topics) / sizeof(topics[0]))
+static long audit_parts = 3;
+static int leader_shift;              /* "leaders rotate" adds one */
+static int broker_down[NBROKERS + 1]; /* by broker id */
+static int audit_offline;
+
 static void on_signal(int sig)
 {
     if (sig == SIGUSR1 || sig == SIGUSR2)
@@ -65,18 +77,125 @@ static void on_signal(int sig)
         running = 0;
 }
 
-/* Every hs.audit partition without a leader (down), or led again. */
-static void audit_outage(rd_kafka_mock_cluster_t *mc, int down, long parts)
+static int start_postgres(char *conninfo, size_t cap);
+static void stop_postgres(void);
+
+static int topic_parts(size_t i)
+{
+    return strcmp(topics[i].name, "hs.audit") == 0 ? (int)audit_parts
+                                                   : topics[i].parts;
+}
+
+/* Sets every partition's leader as a controller would: the first broker
+ * that is up, from a start that "leaders rotate" moves; none for hs.audit
+ * while it is offline (the other topics keep working). */
+static void elect_leaders(rd_kafka_mock_cluster_t *mc)
 {
     const char *prefix = getenv("HS_TOPIC_PREFIX");
-    char t[128];
 
-    snprintf(t, sizeof(t), "%shs.audit", prefix ? prefix : "");
-    for (long p = 0; p < parts; p++)
-        rd_kafka_mock_partition_set_leader(mc, t, (int32_t)p,
-                                           down ? -1 : (int32_t)(p % 3) + 1);
-    hs_log(HS_LOG_WARN, down ? "dev.audit_down" : "dev.audit_up",
-           HS_KV_INT("partitions", parts));
+    for (size_t i = 0; i < NTOPICS; i++) {
+        int audit = strcmp(topics[i].name, "hs.audit") == 0;
+        char t[128];
+
+        snprintf(t, sizeof(t), "%s%s", prefix ? prefix : "", topics[i].name);
+        for (int p = 0; p < topic_parts(i); p++) {
+            int32_t leader = -1;
+
+            for (int k = 0; k < NBROKERS && !(audit && audit_offline); k++) {
+                int b = (p + leader_shift + k) % NBROKERS + 1;
+
+                if (!broker_down[b]) {
+                    leader = b;
+                    break;
+                }
+            }
+            rd_kafka_mock_partition_set_leader(mc, t, p, leader);
+        }
+    }
+}
+
+/* One control command:
+ *   produce-errors N CODE  the next N produce requests (any broker) fail
+ *                          with Kafka error CODE (a number; -195 is a
+ *                          dropped connection)
+ *   leaders rotate         every partition's leader moves to the next
+ *                          broker
+ *   broker B down|up       one broker refuses connections (its partitions
+ *                          move to the others) or comes back
+ *   audit down|up, kafka down|up   as SIGUSR1/2 and SIGRTMIN/+1
+ *   postgres stop|start    a fast shutdown of PostgreSQL, or a start with
+ *                          the same settings and data */
+static void control_line(rd_kafka_mock_cluster_t *mc, const char *line)
+{
+    long n, code, b;
+    char word[16];
+    int ok = 1;
+
+    if (sscanf(line, "produce-errors %ld %ld", &n, &code) == 2 && n > 0 &&
+        n <= 100000) {
+        rd_kafka_resp_err_t *errs = calloc((size_t)n, sizeof(*errs));
+
+        if (!errs)
+            return;
+        for (long i = 0; i < n; i++)
+            errs[i] = (rd_kafka_resp_err_t)code;
+        rd_kafka_mock_push_request_errors_array(mc, 0 /* Produce */,
+                                                (size_t)n, errs);
+        free(errs);
+    } else if (strcmp(line, "leaders rotate") == 0) {
+        leader_shift++;
+        elect_leaders(mc);
+    } else if (sscanf(line, "broker %ld %15s", &b, word) == 2 && b >= 1 &&
+               b <= NBROKERS &&
+               (strcmp(word, "down") == 0 || strcmp(word, "up") == 0)) {
+        broker_down[b] = strcmp(word, "down") == 0;
+        if (broker_down[b]) {
+            elect_leaders(mc);
+            rd_kafka_mock_broker_set_down(mc, (int32_t)b);
+        } else {
+            rd_kafka_mock_broker_set_up(mc, (int32_t)b);
+        }
+    } else if (strcmp(line, "audit down") == 0 || strcmp(line, "audit up") == 0) {
+        audit_offline = strcmp(line, "audit down") == 0;
+        elect_leaders(mc);
+    } else if (strcmp(line, "kafka down") == 0 || strcmp(line, "kafka up") == 0) {
+        for (int32_t i = 1; i <= NBROKERS; i++)
+            (strcmp(line, "kafka down") == 0 ? rd_kafka_mock_broker_set_down
+                                             : rd_kafka_mock_broker_set_up)(mc, i);
+    } else if (strcmp(line, "postgres stop") == 0) {
+        stop_postgres();
+    } else if (strcmp(line, "postgres start") == 0) {
+        char conninfo[PATH_MAX + 100];
+
+        ok = start_postgres(conninfo, sizeof(conninfo)) == 0;
+    } else {
+        ok = 0;
+    }
+    hs_log(ok ? HS_LOG_WARN : HS_LOG_ERROR,
+           ok ? "dev.control" : "dev.control_refused",
+           HS_KV_STR("command", line));
+}
+
+/* Runs the complete lines the FIFO holds; keeps a partial one. */
+static void control_poll(rd_kafka_mock_cluster_t *mc, int fd)
+{
+    static char buf[512];
+    static size_t len;
+    ssize_t n;
+    char *nl;
+
+    while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+        len += (size_t)n;
+        buf[len] = '\0';
+        while ((nl = strchr(buf, '\n'))) {
+            *nl = '\0';
+            control_line(mc, buf);
+            len -= (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, len + 1);
+        }
+        if (len == sizeof(buf) - 1)
+            len = 0; /* a line this long is no command */
+    }
 }
 
 static void die(const char *what)
@@ -427,7 +546,18 @@ static void usage(FILE *out)
             "ones); HS_DEV_AUDIT_PARTITIONS (3)\npartitions of hs.audit; "
             "HS_DEV_VALGRIND=1 runs every service under valgrind.\n"
             "Signals: SIGUSR1/SIGUSR2 take hs.audit offline/back, "
-            "SIGRTMIN/SIGRTMIN+1 every\nbroker down/up.\n");
+            "SIGRTMIN/SIGRTMIN+1 every\nbroker down/up.\n"
+            "Faults: write commands, one a line, to the FIFO printed as "
+            "control:\n"
+            "  produce-errors N CODE  the next N produce requests fail "
+            "with Kafka error CODE\n"
+            "  leaders rotate         every partition's leader moves to "
+            "the next broker\n"
+            "  broker B down|up       broker B (1-3) down, its partitions "
+            "led elsewhere; up\n"
+            "  audit down|up, kafka down|up   as the signals\n"
+            "  postgres stop|start    PostgreSQL stopped (fast), or started "
+            "again\n");
 }
 
 static long parse_num(const char *s, long lo, long hi)
@@ -466,7 +596,9 @@ static int wait_ready(const char *ingress)
 
 int main(int argc, char **argv)
 {
-    long port = 8080, workers = 2, audit_parts = 3;
+    long port = 8080, workers = 2;
+    char control[DIR_MAX + 16];
+    int control_fd = -1;
     const char *providers = NULL, *data = NULL;
     char conninfo[PATH_MAX + 100], token[64], catalog[PATH_MAX];
     char bootstrap[512], ingress_url[64], provider_url[200] = "";
@@ -491,8 +623,8 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else if (strcmp(a, "--workers") == 0 && i + 1 < argc) {
-            if ((workers = parse_num(argv[++i], 1, 16)) < 0) {
-                die("--workers: expected 1..16");
+            if ((workers = parse_num(argv[++i], 0, 16)) < 0) {
+                die("--workers: expected 0..16");
                 return 2;
             }
         } else if (strcmp(a, "--providers") == 0 && i + 1 < argc) {
@@ -560,9 +692,6 @@ int main(int argc, char **argv)
         goto out;
     }
     {
-        static const struct { const char *name; int parts; } topics[] = {
-            {"hs.callbacks", 6}, {"hs.tokens", 6}, {"hs.me", 6},
-            {"hs.audit", 3}, {"hs.dlq", 1}, {"hs.webhooks", 3}};
         const char *prefix = getenv("HS_TOPIC_PREFIX");
         /* The mock keeps about 5 MB per partition (older batches go):
          * the replay benchmark asks for enough audit partitions. */
@@ -574,11 +703,9 @@ int main(int argc, char **argv)
             die("HS_DEV_AUDIT_PARTITIONS: expected 1 to 1024");
             goto out;
         }
-        for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+        for (size_t i = 0; i < NTOPICS; i++) {
             char t[128];
-            int parts = strcmp(topics[i].name, "hs.audit") == 0
-                            ? (int)audit_parts
-                            : topics[i].parts;
+            int parts = topic_parts(i);
 
             snprintf(t, sizeof(t), "%s%s", prefix ? prefix : "",
                      topics[i].name);
@@ -590,6 +717,14 @@ int main(int argc, char **argv)
     }
     snprintf(bootstrap, sizeof(bootstrap), "%s",
              rd_kafka_mock_cluster_bootstraps(mc));
+    snprintf(control, sizeof(control), "%s/control", datadir);
+    unlink(control);
+    /* Read-write, so the FIFO never reads as closed between writers. */
+    if (mkfifo(control, 0600) != 0 ||
+        (control_fd = open(control, O_RDWR | O_NONBLOCK)) < 0) {
+        die("cannot create the control FIFO");
+        goto out;
+    }
 
     /* 2. PostgreSQL. */
     if (start_postgres(conninfo, sizeof(conninfo)) != 0)
@@ -675,8 +810,9 @@ int main(int argc, char **argv)
             spawn("hs-exchange", cargv, -1);
         }
     }
-    printf("ingress %s\nkafka %s\npostgres %s\ndemo-token %s\nprovider %s\n",
-           ingress_url, bootstrap, conninfo, token, provider_url);
+    printf("ingress %s\nkafka %s\npostgres %s\ndemo-token %s\nprovider %s\n"
+           "control %s\n",
+           ingress_url, bootstrap, conninfo, token, provider_url, control);
     fflush(stdout);
     hs_wipe(token, sizeof(token));
     if (wait_ready(ingress_url) != 0) {
@@ -692,16 +828,15 @@ int main(int argc, char **argv)
         pid_t pid = waitpid(-1, &status, WNOHANG);
 
         if (audit_down >= 0) {
-            audit_outage(mc, audit_down, audit_parts);
+            control_line(mc, audit_down ? "audit down" : "audit up");
             audit_down = -1;
         }
         if (kafka_down >= 0) {
-            for (int32_t b = 1; b <= 3; b++)
-                (kafka_down ? rd_kafka_mock_broker_set_down
-                            : rd_kafka_mock_broker_set_up)(mc, b);
-            hs_log(HS_LOG_WARN, kafka_down ? "dev.kafka_down" : "dev.kafka_up");
+            control_line(mc, kafka_down ? "kafka down" : "kafka up");
             kafka_down = -1;
         }
+        if (control_fd >= 0)
+            control_poll(mc, control_fd);
         if (pid > 0) {
             for (int i = 0; i < nchildren; i++) {
                 if (children[i].pid == pid) {
@@ -723,6 +858,10 @@ out:
     stop_children();
     if (pg_started)
         stop_postgres();
+    if (control_fd >= 0) {
+        close(control_fd);
+        unlink(control);
+    }
     if (mc)
         rd_kafka_mock_cluster_destroy(mc);
     if (rk)
