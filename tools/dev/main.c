@@ -370,15 +370,21 @@ static int start_postgres(char *conninfo, size_t cap)
             close(fd);
         chown_pg(logf);
     }
-    snprintf(opts, sizeof(opts),
-             "-c listen_addresses='' -c unix_socket_directories='%s' "
-             "-c port=5432 -c fsync=off -c synchronous_commit=off "
-             "-c full_page_writes=off -c max_connections=200 "
-             /* Every statement with its bind parameters goes to
-              * postgres.log, so tests can prove no secret reaches the
-              * database in clear. */
-             "-c log_statement=all",
-             datadir);
+    /* Every statement with its bind parameters goes to postgres.log, so
+     * tests can prove no secret reaches the database in clear; the soak
+     * turns it off (HS_DEV_PG_STATEMENTS=none). */
+    {
+        const char *ls = getenv("HS_DEV_PG_STATEMENTS");
+
+        if (ls && strcmp(ls, "none") != 0 && strcmp(ls, "all") != 0)
+            ls = NULL;
+        snprintf(opts, sizeof(opts),
+                 "-c listen_addresses='' -c unix_socket_directories='%s' "
+                 "-c port=5432 -c fsync=off -c synchronous_commit=off "
+                 "-c full_page_writes=off -c max_connections=200 "
+                 "-c log_statement=%s",
+                 datadir, ls ? ls : "all");
+    }
     {
         char *argv[] = {pgctl, "-D", pgdir, "-o", opts, "-l", logf, "-w",
                         "-t", "60", "start", NULL};
@@ -544,6 +550,8 @@ static void usage(FILE *out)
             "Environment: every HS_* setting of the services passes to "
             "them (hs-dev sets\nthe Kafka, PostgreSQL, catalog and URL "
             "ones); HS_DEV_AUDIT_PARTITIONS (3)\npartitions of hs.audit; "
+            "HS_DEV_PG_STATEMENTS=none keeps\nPostgreSQL's statement log off "
+            "(default all); "
             "HS_DEV_VALGRIND=1 runs every service under valgrind.\n"
             "Signals: SIGUSR1/SIGUSR2 take hs.audit offline/back, "
             "SIGRTMIN/SIGRTMIN+1 every\nbroker down/up.\n"

@@ -60,7 +60,7 @@
 #include "hs_http.h"
 #include "hs_log.h"
 
-#define MAX_CODES 1024
+#define MAX_CODES 65536 /* codes not yet exchanged: a soak's backlog */
 #define CODE_TTL_MS 60000
 
 struct code {
