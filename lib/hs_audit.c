@@ -332,11 +332,16 @@ static enum hs_err emit(struct hs_auditor *a, const struct hs_audit_step *s,
     key = ev->user_id[0] ? ev->user_id : ev->handshake_id;
     if (rc == HS_OK) {
         /* Behind older unsent events it waits its turn: order is kept
-         * and an outage costs one time-out, not two. */
-        rc = flush_pending(a)
-                 ? hs_kafka_produce_acked(a->producer, a->topic, key,
-                                          strlen(key), sb.data, sb.size)
-                 : HS_ERR_TRANSIENT;
+         * and an outage costs one time-out, not two. A step that is not
+         * held does not make its request wait on a producer that is
+         * failing: it is kept, and sent in order once Kafka answers. */
+        if (!held && hs_kafka_producer_failing(a->producer))
+            rc = HS_ERR_TRANSIENT;
+        else
+            rc = flush_pending(a)
+                     ? hs_kafka_produce_acked(a->producer, a->topic, key,
+                                              strlen(key), sb.data, sb.size)
+                     : HS_ERR_TRANSIENT;
         if (rc != HS_OK && held) {
             copy(ev->outcome, sizeof(ev->outcome), "aborted");
             copy(ev->reason, sizeof(ev->reason), "audit_unavailable");

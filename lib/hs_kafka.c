@@ -45,6 +45,7 @@ struct hs_kafka_producer {
     int running;
     long pending; /* hs_kafka_produce() messages not yet reported */
     long failed;  /* hs_kafka_produce() failures since the last flush */
+    int failing;  /* the last delivery report was a failure */
 };
 
 struct hs_kafka_consumer {
@@ -173,6 +174,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
     (void)rk;
     pthread_mutex_lock(&p->lock);
+    p->failing = m->err != RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!w) {
         if (m->err)
             p->failed++;
@@ -201,6 +203,16 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         hs_log(HS_LOG_WARN, "kafka.delivery_failed",
                HS_KV_STR("topic", rd_kafka_topic_name(m->rkt)),
                HS_KV_STR("reason", rd_kafka_err2name(m->err)));
+}
+
+int hs_kafka_producer_failing(struct hs_kafka_producer *p)
+{
+    int failing;
+
+    pthread_mutex_lock(&p->lock);
+    failing = p->failing;
+    pthread_mutex_unlock(&p->lock);
+    return failing;
 }
 
 static void *poller_main(void *arg)
@@ -603,6 +615,9 @@ enum hs_err hs_kafka_consumer_new(const struct hs_config *cfg,
         /* Stored offsets go out often: what a rebalance finds uncommitted
          * is redelivered (harmless, the claims catch it, but work). */
         "auto.commit.interval.ms", "200",
+        /* A member joining or leaving moves only the partitions that must
+         * move: the others keep working through the rebalance. */
+        "partition.assignment.strategy", "cooperative-sticky",
         "auto.offset.reset", "earliest",
         "session.timeout.ms", "10000",
         "heartbeat.interval.ms", "1000",

@@ -65,6 +65,10 @@ enum hs_err hs_kafka_produce(struct hs_kafka_producer *p, const char *topic,
 enum hs_err hs_kafka_flush(struct hs_kafka_producer *p,
                            int timeout_ms) HS_MUST_CHECK;
 
+/* 1 while the last delivery report of p was a failure (the cluster is
+ * probably unreachable), until a message is acknowledged again. */
+int hs_kafka_producer_failing(struct hs_kafka_producer *p);
+
 /* 1 when the cluster answered a metadata request within timeout_ms. */
 int hs_kafka_producer_ping(struct hs_kafka_producer *p, int timeout_ms);
 

@@ -79,6 +79,12 @@ int hs_kafka_producer_ping(struct hs_kafka_producer *p, int timeout_ms)
     return mock_type(int);
 }
 
+int hs_kafka_producer_failing(struct hs_kafka_producer *p)
+{
+    (void)p;
+    return 0;
+}
+
 void hs_kafka_producer_free(struct hs_kafka_producer *p)
 {
     (void)p;

@@ -12,6 +12,15 @@ import urllib.parse
 
 from harness import Browser, api, browser_to_provider, wait_for
 
+RUNNING = []  # every Load started and not yet stopped
+
+
+def stop_all():
+    """Stops every load still running (a test that failed midway)."""
+    for load in list(RUNNING):
+        load.running = False
+        load.finish(60)
+
 
 class Load:
     """Handshakes of one user (one agent) until stop() or n are done.
@@ -46,6 +55,7 @@ class Load:
                         for _ in range(threads)]
 
     def start(self):
+        RUNNING.append(self)
         for t in self.threads:
             t.start()
         return self
@@ -59,6 +69,8 @@ class Load:
         """Returns once all n handshakes ended."""
         for t in self.threads:
             t.join(timeout)
+        if self in RUNNING:
+            RUNNING.remove(self)
         assert not self.errors, self.errors[:3]
         return self
 

@@ -306,6 +306,7 @@ static void test_brokers_down_produce_acked_fails(void **st)
     p = producer_for(&cfg);
     assert_int_equal(hs_kafka_produce_acked(p, "t.down", "k", 1, "up", 2),
                      HS_OK);
+    assert_int_equal(hs_kafka_producer_failing(p), 0);
     for (int32_t id = 1; id <= 3; id++)
         assert_int_equal(rd_kafka_mock_broker_set_down(cl.mc, id),
                          RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -317,8 +318,15 @@ static void test_brokers_down_produce_acked_fails(void **st)
      * queued message can outlive message.timeout.ms a little (TIMEOUT:
      * still in flight); then its failure is reported. */
     assert_int_equal(hs_kafka_flush(p, 20000), HS_ERR_TRANSIENT);
+    assert_int_equal(hs_kafka_producer_failing(p), 1);
     for (int32_t id = 1; id <= 3; id++)
         rd_kafka_mock_broker_set_up(cl.mc, id);
+    /* The first acknowledgement after the outage ends it. */
+    for (int i = 0; i < 10 && hs_kafka_produce_acked(p, "t.down", "k", 1,
+                                                     "back", 4) != HS_OK;
+         i++)
+        ;
+    assert_int_equal(hs_kafka_producer_failing(p), 0);
     hs_kafka_producer_free(p);
     cluster_stop(&cl);
 }
