@@ -172,6 +172,10 @@ enum hs_err hs_state_verify(const struct hs_keyring *kr, const char *state,
     tmp.flow = (enum hs_flow)pt[1];
     for (int i = 0; i < 8; i++)
         t = (t << 8) | pt[pos++];
+    /* Only our key seals, but a negative time would overflow the age
+     * arithmetic below: refuse it as malformed. */
+    if (t > (uint64_t)INT64_MAX)
+        goto out;
     tmp.issued_ms = (int64_t)t;
     memcpy(tmp.binding, pt + pos, sizeof(tmp.binding));
     pos += sizeof(tmp.binding);

@@ -237,6 +237,23 @@ static void test_state_expired_leaves_out_untouched(void **st)
     assert_int_equal(out.issued_ms, NOW);
 }
 
+/* Found by tests/fuzz/fuzz_state: an issued time of 2^63 or more (negative
+ * as int64_t) overflowed the age check; it is malformed. */
+static void test_state_negative_issued_time_is_invalid(void **st)
+{
+    struct hs_state in, out;
+    char s[HS_STATE_MAX];
+    (void)st;
+
+    sample(&in);
+    in.issued_ms = INT64_MIN;
+    assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_OK);
+    assert_int_equal(hs_state_verify(kr, s, NOW, TTL, &out), HS_ERR_INVALID);
+    in.issued_ms = -1;
+    assert_int_equal(hs_state_mint(kr, &in, s, sizeof(s)), HS_OK);
+    assert_int_equal(hs_state_verify(kr, s, NOW, TTL, &out), HS_ERR_INVALID);
+}
+
 /* Every field at its longest, a kid of 16: the state fits HS_STATE_MAX. */
 static void test_state_longest_fields_fit_state_max(void **st)
 {
@@ -334,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_flow_names),
         cmocka_unit_test(test_state_every_byte_value_at_every_place_is_invalid),
         cmocka_unit_test(test_state_expired_leaves_out_untouched),
+        cmocka_unit_test(test_state_negative_issued_time_is_invalid),
         cmocka_unit_test(test_state_longest_fields_fit_state_max),
         cmocka_unit_test(test_state_mint_refuses_empty_required_fields),
         cmocka_unit_test(test_state_env_reads_only_a_well_formed_prefix),
