@@ -434,13 +434,13 @@ static size_t be(const unsigned char *p, size_t n)
     return v;
 }
 
-/* Walks the msgpack bytes without allocating: 1 when buf holds exactly one
- * well-formed object whose containers declare no more items than there
- * are bytes left. msgpack-c reserves a container's declared size up front,
- * so without this a 5-byte map header claiming 2^32-1 entries would ask
- * malloc for 64 GiB; after it, allocation is bounded by len. */
-static int shape_ok(const unsigned char *p, size_t len)
+/* Walks the msgpack bytes without allocating (contract in hs_event.h).
+ * msgpack-c reserves a container's declared size up front, so without this
+ * a 5-byte map header claiming 2^32-1 entries would ask malloc for 64 GiB;
+ * after it, allocation is bounded by len. */
+int hs__msgpack_shape_ok(const void *buf, size_t len)
 {
+    const unsigned char *p = buf;
     size_t pos = 0, pending = 1;
 
     while (pending > 0) {
@@ -522,7 +522,7 @@ enum hs_err hs_event_decode(const void *buf, size_t len, struct hs_event *out)
     struct hs_event *tmp;
     enum hs_err rc = HS_ERR_DECODE;
 
-    if (!buf || len == 0 || len > HS_EVENT_MAX_BYTES || !shape_ok(buf, len))
+    if (!buf || len == 0 || len > HS_EVENT_MAX_BYTES || !hs__msgpack_shape_ok(buf, len))
         return HS_ERR_DECODE;
     /* struct hs_event is ~17 KiB: a heap temporary keeps worker stacks
      * small and *out untouched until the whole map is valid. */

@@ -107,6 +107,12 @@ enum hs_err hs_event_encode(const struct hs_event *ev,
 enum hs_err hs_event_decode(const void *buf, size_t len,
                             struct hs_event *out) HS_MUST_CHECK;
 
+/* Internal, shared with hs_webhook.c: 1 when buf[0..len-1] is exactly one
+ * well-formed msgpack object whose containers declare no more items than
+ * there are bytes left, else 0. Call it before msgpack_unpack_next on
+ * untrusted bytes: msgpack-c allocates what a container declares. */
+int hs__msgpack_shape_ok(const void *buf, size_t len);
+
 /* Wipes the secret-bearing parts of ev (sealed, box). */
 void hs_event_wipe(struct hs_event *ev);
 

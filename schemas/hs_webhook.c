@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "hs_crypto.h"
+#include "hs_event.h" /* hs__msgpack_shape_ok */
 
 #define VERSION 1
 
@@ -172,6 +173,10 @@ enum hs_err hs_webhook_decode(const void *buf, size_t len,
     enum hs_err rc = HS_ERR_DECODE;
 
     memset(out, 0, sizeof(*out));
+    /* Bounds what msgpack-c reserves by len (a 5-byte map header may
+     * declare 2^32-1 entries). */
+    if (!buf || !hs__msgpack_shape_ok(buf, len))
+        return HS_ERR_DECODE;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
         off == len && u.data.type == MSGPACK_OBJECT_MAP)

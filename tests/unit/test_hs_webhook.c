@@ -133,12 +133,38 @@ static void test_bad_maps_are_refused(void **st)
     }
 }
 
+/* Found by tests/fuzz/fuzz_event: msgpack-c reserves what a container
+ * header declares, so 5 bytes claiming 2^32-1 entries asked malloc for
+ * 64 GiB or more (ASan aborts on it). They are refused before unpacking. */
+static void test_huge_container_headers_are_refused(void **st)
+{
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } cases[] = {
+        {"\xdf\xff\xff\xff\xff", 5},      /* map32 */
+        {"\xdd\xff\xff\xff\xff", 5},      /* array32 */
+        {"\x81\xa1v\xdd\xff\xff\xff\xff", 8}, /* {"v": array32} */
+        {"\xde\xff\xff", 3},                /* map16 */
+    };
+    (void)st;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct hs_webhook out;
+
+        assert_int_equal(hs_webhook_decode(cases[i].bytes, cases[i].len, &out),
+                         HS_ERR_DECODE);
+        assert_null(out.sealed);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_incomplete_events_are_not_encoded),
         cmocka_unit_test(test_bad_maps_are_refused),
+        cmocka_unit_test(test_huge_container_headers_are_refused),
     };
 
     if (hs_crypto_init() != 0)
