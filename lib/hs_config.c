@@ -80,6 +80,8 @@ static const struct cfg_var vars[] = {
         "seconds a provider-auth code stays valid"),
     INT("HS_HTTP_TIMEOUT_MS", http_timeout_ms, "10000", 100, 60000,
         "total time-out of a provider call, ms"),
+    INT("HS_EXCHANGE_ATTEMPTS", exchange_attempts, "3", 1, 10,
+        "token calls per code exchange when the provider fails (retries)"),
     INT("HS_REFRESH_AHEAD", refresh_ahead_s, "300", 1, 86400,
         "refresh a token this many seconds before it expires (jittered)"),
     INT("HS_REFRESH_RETRY", refresh_retry_s, "10", 1, 3600,

@@ -55,6 +55,9 @@ struct hs_config {
     int state_ttl_s;          /* HS_STATE_TTL seconds, 1..600, default 600 */
     int code_ttl_s;           /* HS_AUTH_CODE_TTL seconds, 1..600, def 600 */
     int http_timeout_ms;      /* HS_HTTP_TIMEOUT_MS 100..60000, def 10000 */
+    int exchange_attempts;    /* HS_EXCHANGE_ATTEMPTS 1..10, default 3:
+                                 token calls per code exchange (first and
+                                 retries after transient failures) */
     int refresh_ahead_s;      /* HS_REFRESH_AHEAD 1..86400, default 300 */
     int refresh_retry_s;      /* HS_REFRESH_RETRY 1..3600, default 10 */
     int refresh_attempts;     /* HS_REFRESH_ATTEMPTS 1..100, default 8 */

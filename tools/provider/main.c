@@ -19,11 +19,13 @@
  *                    token; 200 also for an unknown token
  *   GET  /userinfo   Bearer: 200 {"sub"} for a live access token, else 401
  *   GET  /stats      {"token_requests", "codes_issued", "issued": [...],
- *                    "refreshes": [...], "refresh_reuse", "revoked": [...]}:
- *                    how tests check that a code was exchanged once, that
- *                    the agent holds the exact token issued, that no
- *                    refresh token was used twice, and that no code,
- *                    verifier or token leaked anywhere
+ *                    "refreshes": [...], "refresh_reuse", "revoked": [...],
+ *                    "faulted"}: how tests check that a code was
+ *                    exchanged once, that the agent holds the exact token
+ *                    issued, that no refresh token was used twice, that
+ *                    no code, verifier or token leaked anywhere, and how
+ *                    many token requests a code_fault answered
+ *                    (token_requests counts them too)
  *   POST /control?subject=S&id_token=K&fail=F&delay_ms=D&grace_s=G
  *                    what the next token responses say: the account (sub
  *                    S, email S@example.com; default "demo") and, for
@@ -33,6 +35,20 @@
  *                    and revoke requests fail from now on (500,
  *                    invalid_grant, none); D: delay of every token
  *                    request, ms; G: the refresh grace period, seconds
+ *   POST /control?code_fault=C&code_fault_count=N&code_fault_ms=S
+ *                    how the next N authorization_code token requests
+ *                    fail (N 0 or absent: until changed), after client
+ *                    authentication and before the code is looked at, so
+ *                    a faulted request never uses the code and a retry
+ *                    can still succeed: C is 500 (server_error), 503
+ *                    (temporarily_unavailable, Retry-After: 1), 429
+ *                    (slow_down, Retry-After: 1), close (the connection
+ *                    is dropped without an answer), malformed (200 with
+ *                    an HTML body: a gateway's page, so the code is not
+ *                    used either), slow (no answer for S ms, default
+ *                    12000: past the default HS_HTTP_TIMEOUT_MS; then a
+ *                    503 nobody reads) or none. Refresh requests are not
+ *                    affected (fail= is theirs)
  *
  * --access-ttl S (or $HS_DEMO_ACCESS_TTL) sets expires_in (default 3600). SIGUSR1 takes the
  * provider down (connections refused), SIGUSR2 brings it back on the same
@@ -105,8 +121,12 @@ static struct {
     long refresh_reuse;
     json_t *refreshes, *revoked, *used_rts;
     json_t *access; /* every access token: [grant, expires_ms] */
+    char code_fault[16];     /* authorization_code requests: "" = none */
+    long code_fault_left;    /* requests still faulted; 0 = until changed */
+    int code_fault_ms;       /* "slow": how long it keeps quiet */
+    long faulted;            /* requests a code_fault answered */
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER, .subject = "demo",
-       .access_ttl_s = 3600};
+       .access_ttl_s = 3600, .code_fault_ms = 12000};
 
 static volatile sig_atomic_t running = 1, down;
 
@@ -356,6 +376,17 @@ static int small_int(const char *s, long max, long *out)
     return 1;
 }
 
+static int code_fault_known(const char *f)
+{
+    static const char *const known[] = {"500", "503", "429", "close",
+                                        "malformed", "slow", "none"};
+
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(f, known[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static enum MHD_Result control(struct MHD_Connection *conn)
 {
     const char *sub = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
@@ -368,10 +399,19 @@ static enum MHD_Result control(struct MHD_Connection *conn)
         conn, MHD_GET_ARGUMENT_KIND, "delay_ms");
     const char *grace = MHD_lookup_connection_value(
         conn, MHD_GET_ARGUMENT_KIND, "grace_s");
-    long delay_ms = -1, grace_s = -1;
+    const char *cfault = MHD_lookup_connection_value(
+        conn, MHD_GET_ARGUMENT_KIND, "code_fault");
+    const char *cfcount = MHD_lookup_connection_value(
+        conn, MHD_GET_ARGUMENT_KIND, "code_fault_count");
+    const char *cfms = MHD_lookup_connection_value(
+        conn, MHD_GET_ARGUMENT_KIND, "code_fault_ms");
+    long delay_ms = -1, grace_s = -1, cf_count = 0, cf_ms = -1;
 
     if ((delay && !small_int(delay, 60000, &delay_ms)) ||
-        (grace && !small_int(grace, 86400, &grace_s)))
+        (grace && !small_int(grace, 86400, &grace_s)) ||
+        (cfcount && !small_int(cfcount, 1000000, &cf_count)) ||
+        (cfms && !small_int(cfms, 60000, &cf_ms)) ||
+        (cfcount && !cfault) || (cfault && !code_fault_known(cfault)))
         return oauth_error(conn, 400, "invalid_request");
     if ((sub && (!*sub || strlen(sub) >= sizeof(P.subject) ||
                  strspn(sub, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
@@ -393,6 +433,13 @@ static enum MHD_Result control(struct MHD_Connection *conn)
         P.token_delay_ms = (int)delay_ms;
     if (grace)
         P.grace_s = (int)grace_s;
+    if (cfault) {
+        snprintf(P.code_fault, sizeof(P.code_fault), "%s",
+                 strcmp(cfault, "none") == 0 ? "" : cfault);
+        P.code_fault_left = cf_count;
+    }
+    if (cfms)
+        P.code_fault_ms = (int)cf_ms;
     pthread_mutex_unlock(&P.lock);
     return send_json(conn, 200, json_pack("{s:b}", "ok", 1));
 }
@@ -538,6 +585,63 @@ static enum MHD_Result userinfo(struct MHD_Connection *conn)
     return send_json(conn, 200, json_pack("{s:s}", "sub", P.subject));
 }
 
+/* 1 with the code fault of this authorization_code request in fault
+ * (and, for slow, its time in *ms), counted; 0 when it is not faulted. */
+static int take_code_fault(char fault[16], int *ms)
+{
+    int faulted;
+
+    pthread_mutex_lock(&P.lock);
+    faulted = P.code_fault[0] != '\0';
+    if (faulted) {
+        snprintf(fault, 16, "%s", P.code_fault);
+        *ms = P.code_fault_ms;
+        P.faulted++;
+        if (P.code_fault_left > 0 && --P.code_fault_left == 0)
+            P.code_fault[0] = '\0'; /* the last of N */
+    }
+    pthread_mutex_unlock(&P.lock);
+    return faulted;
+}
+
+/* The answer of a faulted request (see the top of the file). MHD_NO
+ * makes libmicrohttpd close the connection without a response. */
+static enum MHD_Result code_fault_answer(struct MHD_Connection *conn,
+                                         const char *fault, int ms)
+{
+    struct MHD_Response *resp;
+    const char *text;
+    unsigned status;
+    enum MHD_Result ret;
+
+    if (strcmp(fault, "close") == 0)
+        return MHD_NO;
+    if (strcmp(fault, "slow") == 0) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+    if (strcmp(fault, "malformed") == 0) {
+        char html[] = "<html><body>Bad gateway</body></html>";
+
+        return send_text(conn, 200, "text/html", html);
+    }
+    if (strcmp(fault, "500") == 0)
+        return oauth_error(conn, 500, "server_error");
+    status = strcmp(fault, "429") == 0 ? 429 : 503;
+    text = status == 429 ? "{\"error\":\"slow_down\"}"
+                         : "{\"error\":\"temporarily_unavailable\"}";
+    resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
+                                           MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Retry-After", "1");
+    ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
 {
     char gt[64], code[128], verifier[160], ru[400], cid[256], csec[256];
@@ -546,8 +650,8 @@ static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
     json_t *resp;
     const char *has_cid, *has_sec;
     struct code *c = NULL;
-
-    int delay_ms;
+    char fault[16];
+    int delay_ms, fault_ms;
 
     pthread_mutex_lock(&P.lock);
     P.token_requests++;
@@ -567,6 +671,8 @@ static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
     if (!form_get(body, "grant_type", gt, sizeof(gt)) ||
         strcmp(gt, "authorization_code") != 0)
         return oauth_error(conn, 400, "unsupported_grant_type");
+    if (take_code_fault(fault, &fault_ms))
+        return code_fault_answer(conn, fault, fault_ms);
     if (!form_get(body, "code", code, sizeof(code)) ||
         !form_get(body, "code_verifier", verifier, sizeof(verifier)) ||
         !form_get(body, "redirect_uri", ru, sizeof(ru)))
@@ -619,11 +725,12 @@ static enum MHD_Result stats(struct MHD_Connection *conn)
     json_t *o;
 
     pthread_mutex_lock(&P.lock);
-    o = json_pack("{s:I,s:I,s:O,s:O,s:I,s:O}", "token_requests",
+    o = json_pack("{s:I,s:I,s:O,s:O,s:I,s:O,s:I}", "token_requests",
                   (json_int_t)P.token_requests, "codes_issued",
                   (json_int_t)P.codes_issued, "issued", P.issued,
                   "refreshes", P.refreshes, "refresh_reuse",
-                  (json_int_t)P.refresh_reuse, "revoked", P.revoked);
+                  (json_int_t)P.refresh_reuse, "revoked", P.revoked,
+                  "faulted", (json_int_t)P.faulted);
     pthread_mutex_unlock(&P.lock);
     return send_json(conn, 200, o);
 }

@@ -6,7 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "exchange_request.h"
+#include "exchange_retry.h"
 #include "exchange_signin.h"
 #include "exchange_store.h"
 #include "exchange_token.h"
@@ -360,41 +363,113 @@ static enum hs_err claim(struct hs_worker *w, const struct hs_event *cb,
     return HS_ERR_CONFLICT;
 }
 
-/* The provider call. Fills tok; returns HS_OK or a failure with error. */
-static int call_provider(struct hs_worker *w, const struct hs_provider *prov,
-                         const struct exchange_secret *sec,
-                         struct exchange_token *tok, const char **error)
+/* hs_exchange_retries_total{provider,reason}: calls tried again. reason
+ * is one of exchange_judge's few transient words. */
+static void retry_count(const char *provider, const char *reason)
+{
+    char labels[128];
+
+    hs_metrics_family("hs_exchange_retries_total", HS_COUNTER,
+                      "Token calls tried again after a transient failure, "
+                      "by provider and reason");
+    hs_metrics_add("hs_exchange_retries_total",
+                   hs_metrics_labels(labels, sizeof(labels), "provider",
+                                     provider, "reason", reason),
+                   1);
+}
+
+/* Sleeps ms in short steps; 0 as soon as the worker is asked to stop. */
+static int pause_ms(int64_t ms)
+{
+    while (ms > 0 && hs_worker_running()) {
+        int64_t step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, (long)step * 1000000L};
+
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+    return hs_worker_running();
+}
+
+/* One token call, judged (exchange_retry.h). tok is wiped first, so it
+ * holds only this call's answer. */
+static enum exchange_verdict attempt(struct hs_worker *w,
+                                     const struct hs_provider *prov,
+                                     const struct exchange_request *req,
+                                     const char *prior,
+                                     struct exchange_token *tok,
+                                     long *status, const char **error)
+{
+    struct hs_http_response res;
+    enum hs_err parse_rc = HS_ERR_DECODE;
+    enum hs_err rc;
+    enum exchange_verdict v;
+
+    exchange_token_wipe(tok);
+    rc = exchange_post(w->cfg, prov->token_url, req, &res);
+    if (rc == HS_OK)
+        parse_rc = exchange_token_parse(res.body, res.len, tok);
+    *status = res.status; /* 0 when nothing came back */
+    v = exchange_judge(rc, res.status, parse_rc, tok, prior, error);
+    hs_http_response_cleanup(&res);
+    return v;
+}
+
+/* The provider call, tried again after a transient failure while the
+ * policy allows (HS_EXCHANGE_ATTEMPTS, inside the claim's staleness
+ * window counted from claimed_ms) and the worker runs. Fills tok on
+ * EXCHANGE_OK; otherwise *error says why: EXCHANGE_FAIL, EXCHANGE_SPENT,
+ * or EXCHANGE_RETRY when the attempts ran out (or the worker is
+ * stopping). */
+static enum exchange_verdict call_provider(struct hs_worker *w,
+                                           const struct hs_event *cb,
+                                           const struct hs_provider *prov,
+                                           const struct exchange_secret *sec,
+                                           int64_t claimed_ms,
+                                           struct exchange_token *tok,
+                                           const char **error)
 {
     struct exchange_request *req = calloc(1, sizeof(*req));
-    struct hs_http_response res;
-    enum hs_err rc;
-    int ok = 0;
+    struct exchange_retry pol;
+    enum exchange_verdict v = EXCHANGE_FAIL;
+    const char *prior = NULL;
 
-    if (!req) {
-        *error = "internal_error";
-        return 0;
-    }
-    if (exchange_request_build(prov, sec, req) != HS_OK) {
-        *error = "internal_error";
+    *error = "internal_error";
+    if (!req)
+        return EXCHANGE_FAIL;
+    if (exchange_request_build(prov, sec, req) != HS_OK)
         goto out;
+    exchange_retry_init(&pol, w->cfg->exchange_attempts,
+                        w->cfg->http_timeout_ms, EXCHANGE_STALE_S * 1000LL);
+    for (int made = 1;; made++) {
+        long status = 0;
+        int64_t wait;
+
+        v = attempt(w, prov, req, prior, tok, &status, error);
+        if (v != EXCHANGE_RETRY)
+            break;
+        prior = *error; /* a static word (exchange_judge) */
+        /* hs_http_response carries no headers yet, so a Retry-After is
+         * not seen; the back-off alone paces the calls. */
+        wait = exchange_backoff_ms(made, EXCHANGE_RETRY_AFTER_NONE,
+                                   randombytes_uniform(1000000) / 1e6);
+        if (!hs_worker_running() ||
+            !exchange_retry_allowed(&pol, made, hs_now_ms() - claimed_ms,
+                                    wait))
+            break;
+        hs_log(HS_LOG_WARN, "exchange.retry",
+               HS_KV_STR("handshake_id", cb->handshake_id),
+               HS_KV_STR("provider", cb->provider), HS_KV_INT("attempt", made),
+               HS_KV_STR("reason", *error), HS_KV_INT("status", status),
+               HS_KV_INT("backoff_ms", wait));
+        retry_count(cb->provider, *error);
+        if (!pause_ms(wait))
+            break; /* stopping: v is still EXCHANGE_RETRY */
     }
-    rc = exchange_post(w->cfg, prov->token_url, req, &res);
-    if (rc != HS_OK) {
-        *error = rc == HS_ERR_TIMEOUT ? "provider_timeout"
-                                      : "provider_unreachable";
-        goto out;
-    }
-    rc = exchange_token_parse(res.body, res.len, tok);
-    if (rc == HS_OK && res.status == 200 && !tok->error[0]) {
-        ok = 1;
-    } else {
-        *error = tok->error[0] ? tok->error : "invalid_token_response";
-    }
-    hs_http_response_cleanup(&res);
 out:
     exchange_request_wipe(req);
     free(req);
-    return ok;
+    return v;
 }
 
 enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
@@ -410,6 +485,8 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
     const struct hs_provider *prov;
     const char *error = NULL;
     struct claim cl;
+    enum exchange_verdict v;
+    int64_t claimed_ms;
     enum hs_err rc = HS_ERR_NOMEM;
 
     if (!cb || !sec || !tok || !id)
@@ -429,6 +506,7 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
     }
     if (rc != HS_OK)
         goto out; /* transient: retried in place */
+    claimed_ms = hs_now_ms(); /* the staleness window runs from here */
     hs_log(HS_LOG_INFO, "exchange.claimed",
            HS_KV_STR("handshake_id", cb->handshake_id),
            HS_KV_STR("provider", cb->provider));
@@ -451,8 +529,16 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
         rc = fail_flow(w, cb, &cl, "unknown_provider", NULL);
     else if (signin(cl.flow) && !prov->signin)
         rc = fail_flow(w, cb, &cl, "not_signin_provider", NULL);
-    else if (!call_provider(w, prov, sec, tok, &error))
+    else if ((v = call_provider(w, cb, prov, sec, claimed_ms, tok,
+                                &error)) == EXCHANGE_FAIL)
         rc = fail_flow(w, cb, &cl, error, tok->error_description);
+    else if (v != EXCHANGE_OK) {
+        /* The provider stayed unavailable: a visible failure for the
+         * user, and the event to hs.dlq, where it can be looked at. */
+        rc = fail_flow(w, cb, &cl, error, NULL);
+        snprintf(reason, reasonlen, "provider_unavailable: %s", error);
+        rc = rc == HS_OK ? HS_ERR_PROVIDER : rc;
+    }
     else if (signin(cl.flow) &&
              exchange_identify(w, prov, tok, sec->nonce, id, &error) != HS_OK)
         rc = fail_flow(w, cb, &cl, error, NULL);

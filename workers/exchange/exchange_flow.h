@@ -5,8 +5,15 @@
  * 2. claim the handshake: a conditional UPDATE (started -> exchanging),
  *    committed before the provider is called, so a duplicate event or a
  *    second worker exchanges nothing (a code is used at most once);
- * 3. exchange the code (never retried once it may have reached the
- *    provider), or record the provider's error;
+ * 3. exchange the code, or record the provider's error; a transient
+ *    failure (time-out, dropped connection, 5xx, 429, a 200 that is no
+ *    token response) is tried again with back-off, HS_EXCHANGE_ATTEMPTS
+ *    calls at most, all inside EXCHANGE_STALE_S (exchange_retry.h). When
+ *    they run out the flow fails visibly (page, poll, connect.failed)
+ *    and the event goes to hs.dlq ("provider_unavailable: <error>"). A
+ *    retry can only present the code again: the provider, which may have
+ *    used it, refuses it (invalid_grant), so it is still used at most
+ *    once;
  * 4. in one transaction: the token (encrypted, HS_KEY_DB), the final
  *    status, and the token.issued / connect.failed event in the outbox.
  * A claim left "exchanging" by a crashed worker is failed ("interrupted")
