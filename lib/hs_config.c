@@ -82,6 +82,9 @@ static const struct cfg_var vars[] = {
         "total time-out of a provider call, ms"),
     INT("HS_EXCHANGE_ATTEMPTS", exchange_attempts, "3", 1, 10,
         "token calls per code exchange when the provider fails (retries)"),
+    INT("HS_EXCHANGE_STALE", exchange_stale_s, "120", 10, 3600,
+        "seconds after which a claim a worker left open fails as "
+        "interrupted; retries fit inside it"),
     INT("HS_REFRESH_AHEAD", refresh_ahead_s, "300", 1, 86400,
         "refresh a token this many seconds before it expires (jittered)"),
     INT("HS_REFRESH_RETRY", refresh_retry_s, "10", 1, 3600,

@@ -58,6 +58,8 @@ struct hs_config {
     int exchange_attempts;    /* HS_EXCHANGE_ATTEMPTS 1..10, default 3:
                                  token calls per code exchange (first and
                                  retries after transient failures) */
+    int exchange_stale_s;     /* HS_EXCHANGE_STALE 10..3600, default 120:
+                                 a claim older is a dead worker's */
     int refresh_ahead_s;      /* HS_REFRESH_AHEAD 1..86400, default 300 */
     int refresh_retry_s;      /* HS_REFRESH_RETRY 1..3600, default 10 */
     int refresh_attempts;     /* HS_REFRESH_ATTEMPTS 1..100, default 8 */

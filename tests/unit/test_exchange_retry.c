@@ -182,11 +182,11 @@ static void test_attempts_are_bounded(void **st)
     struct exchange_retry p;
     (void)st;
 
-    exchange_retry_init(&p, 3, 10000, EXCHANGE_STALE_S * 1000LL);
+    exchange_retry_init(&p, 3, 10000, 120 * 1000LL /* HS_EXCHANGE_STALE default */);
     assert_true(exchange_retry_allowed(&p, 1, 100, 250));
     assert_true(exchange_retry_allowed(&p, 2, 20000, 500));
     assert_false(exchange_retry_allowed(&p, 3, 200, 100)); /* 3 made */
-    exchange_retry_init(&p, 1, 10000, EXCHANGE_STALE_S * 1000LL);
+    exchange_retry_init(&p, 1, 10000, 120 * 1000LL /* HS_EXCHANGE_STALE default */);
     assert_false(exchange_retry_allowed(&p, 1, 0, 0)); /* no retry at all */
 }
 
@@ -197,7 +197,7 @@ static void test_attempts_fit_inside_the_claim(void **st)
 {
     static const int timeouts[] = {100,   1000,  10000, 25000,
                                    30000, 40000, 50000, 60000};
-    const int64_t stale = EXCHANGE_STALE_S * 1000LL;
+    const int64_t stale = 120 * 1000LL /* HS_EXCHANGE_STALE default */;
     (void)st;
 
     for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {

@@ -299,7 +299,7 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
 /* Claims the handshake. HS_OK fills *cl; HS_ERR_CONFLICT when it is not
  * ours to exchange (duplicate, finished, or failed here as expired or
  * stale); HS_ERR_TIMEOUT (retriable) while another claim younger than
- * EXCHANGE_STALE_S is open: that may be a worker that died after claiming
+ * HS_EXCHANGE_STALE is open: that may be a worker that died after claiming
  * (the redelivery comes within seconds), so the event waits in place until
  * the row is finished or stale instead of being dropped as a duplicate,
  * which would leave the flow hanging. */
@@ -330,7 +330,7 @@ static enum hs_err claim(struct hs_worker *w, const struct hs_event *cb,
     PQclear(res);
     /* Not claimable: an expired start or a claim a crashed worker left
      * behind gets its one final state; anything else is a duplicate. */
-    snprintf(stale, sizeof(stale), "%d", EXCHANGE_STALE_S);
+    snprintf(stale, sizeof(stale), "%d", w->cfg->exchange_stale_s);
     p[2] = stale;
     rc = hs_pg_query(w->pg,
                      "SELECT coalesce(user_id, ''), CASE WHEN status = "
@@ -440,7 +440,8 @@ static enum exchange_verdict call_provider(struct hs_worker *w,
     if (exchange_request_build(prov, sec, req) != HS_OK)
         goto out;
     exchange_retry_init(&pol, w->cfg->exchange_attempts,
-                        w->cfg->http_timeout_ms, EXCHANGE_STALE_S * 1000LL);
+                        w->cfg->http_timeout_ms,
+                        w->cfg->exchange_stale_s * 1000LL);
     for (int made = 1;; made++) {
         long status = 0;
         int64_t wait;

@@ -8,7 +8,7 @@
  * 3. exchange the code, or record the provider's error; a transient
  *    failure (time-out, dropped connection, 5xx, 429, a 200 that is no
  *    token response) is tried again with back-off, HS_EXCHANGE_ATTEMPTS
- *    calls at most, all inside EXCHANGE_STALE_S (exchange_retry.h). When
+ *    calls at most, all inside HS_EXCHANGE_STALE (exchange_retry.h). When
  *    they run out the flow fails visibly (page, poll, connect.failed)
  *    and the event goes to hs.dlq ("provider_unavailable: <error>"). A
  *    retry can only present the code again: the provider, which may have
@@ -17,15 +17,13 @@
  * 4. in one transaction: the token (encrypted, HS_KEY_DB), the final
  *    status, and the token.issued / connect.failed event in the outbox.
  * A claim left "exchanging" by a crashed worker is failed ("interrupted")
- * when its event comes back after EXCHANGE_STALE_S.
+ * when its event comes back after HS_EXCHANGE_STALE (120 s).
  */
 #ifndef EXCHANGE_FLOW_H
 #define EXCHANGE_FLOW_H
 
 #include "hs_provider.h"
 #include "hs_worker.h"
-
-#define EXCHANGE_STALE_S 120
 
 struct exchange_ctx {
     struct hs_catalog cat;

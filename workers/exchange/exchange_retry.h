@@ -12,7 +12,7 @@
  * end the exchange at once.
  *
  * The last attempt must end inside the claim's staleness window
- * (EXCHANGE_STALE_S), leaving room for what follows it (the identity call
+ * (HS_EXCHANGE_STALE), leaving room for what follows it (the identity call
  * of a sign-in, the store), so another worker never fails as
  * "interrupted" a claim that is still being tried.
  *
