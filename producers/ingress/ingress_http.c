@@ -4,7 +4,10 @@
  * libmicrohttpd 0.9.75 closes keep-alive connections when a handler queues
  * its response on the first call for a request, so the first call only
  * allocates the request context; the response is queued on a later call,
- * once the whole body (if any) has arrived.
+ * once the whole body (if any) has arrived. The one exception is a body
+ * announced larger than its cap: it is refused on the first call, so that
+ * libmicrohttpd reads none of it and closes the connection after the 413
+ * (which is what we want there).
  */
 #include "ingress_http.h"
 
@@ -547,30 +550,51 @@ static enum MHD_Result wrong_method(struct MHD_Connection *conn,
                         rt->allow);
 }
 
+/* The route url matches (its variable segment in seg), or NULL. */
+static const struct route *route_find(const char *url, char *seg, size_t cap)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (route_match(&routes[i], url, seg, cap))
+            return &routes[i];
+    return NULL;
+}
+
+/* 413, as a page on the routes a browser sees (JSON elsewhere, and for an
+ * unknown route as not_found decides). */
+static enum MHD_Result too_large(struct MHD_Connection *conn,
+                                 struct ingress_req *r,
+                                 const struct route *rt, const char *url)
+{
+    int page = rt ? rt->id == R_PROVIDER_AUTH || rt->id == R_CALLBACK ||
+                        rt->id == R_HANDSHAKE || rt->id == R_TRANSIT
+                  : strncmp(url, "/api/", 5) != 0;
+
+    if (page)
+        return ingress_respond_text(conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
+                                    "Request too large",
+                                    "The form sent was too large. Start "
+                                    "again from your editor.");
+    return ingress_respond_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
+                                 "too_large",
+                                 "The request body is too large.");
+}
+
 static enum MHD_Result dispatch(const struct ingress *in,
                                 struct MHD_Connection *conn,
                                 struct ingress_req *r, const char *method,
                                 const char *url)
 {
     char seg[128], provider[32];
-    const struct route *rt = NULL;
+    const struct route *rt = route_find(url, seg, sizeof(seg));
     unsigned m = method_bit(method);
 
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (route_match(&routes[i], url, seg, sizeof(seg))) {
-            rt = &routes[i];
-            break;
-        }
-    }
     if (!rt)
         return not_found(conn, r, strncmp(url, "/api/", 5) == 0);
     r->route = rt->tmpl;
     if (!(rt->methods & m))
         return wrong_method(conn, r, rt);
     if (r->body_too_big)
-        return ingress_respond_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
-                                     "too_large",
-                                     "The request body is too large.");
+        return too_large(conn, r, rt, url);
     switch (rt->id) {
     case R_PROVIDER_AUTH:
     case R_CALLBACK:
@@ -702,16 +726,58 @@ static struct ingress_req *req_new(struct MHD_Connection *conn,
     return r;
 }
 
+enum hs_err ingress_body_length_verify(const char *content_length,
+                                       size_t max)
+{
+    const char *p = content_length;
+    uint64_t n = 0;
+
+    if (!p)
+        return HS_OK;
+    if (!*p)
+        return HS_ERR_INVALID;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return HS_ERR_INVALID;
+        /* Past max already: more digits cannot bring it back. */
+        if (n <= max)
+            n = n * 10 + (uint64_t)(*p - '0');
+    }
+    return n > max ? HS_ERR_TOOBIG : HS_OK;
+}
+
+enum ingress_body_verdict ingress_body_verify(size_t total, size_t max,
+                                              int64_t elapsed_ms)
+{
+    if (elapsed_ms > INGRESS_BODY_TIME_MAX_MS ||
+        (total > max && total - max > INGRESS_BODY_SLACK))
+        return INGRESS_BODY_CLOSE;
+    return total > max ? INGRESS_BODY_DROP : INGRESS_BODY_KEEP;
+}
+
 /* Takes one chunk of the body: form fields go through the post processor,
  * anything else is kept raw for the JSON routes and webhooks. Past
- * r->body_max the rest is dropped and the request answered 413. -1 when
- * out of memory. */
+ * r->body_max the rest is dropped and the request answered 413 at its end
+ * (libmicrohttpd 0.9.75 takes no response in the middle of a body); past
+ * INGRESS_BODY_SLACK more, or INGRESS_BODY_TIME_MAX_MS after the headers,
+ * -1: the connection is closed. -1 too when out of memory. */
 static int req_body(struct ingress_req *r, const char *data, size_t n)
 {
     char *nb;
+    enum ingress_body_verdict v;
 
-    r->upload_total += n;
-    if (r->body_too_big || r->upload_total > r->body_max) {
+    r->upload_total = n > SIZE_MAX - r->upload_total ? SIZE_MAX
+                                                     : r->upload_total + n;
+    v = ingress_body_verify(r->upload_total, r->body_max,
+                            hs_now_ms() - r->start_ms);
+    if (v == INGRESS_BODY_CLOSE) {
+        hs_log(HS_LOG_INFO, "http.body_cut",
+               HS_KV_STR("request_id", r->request_id),
+               HS_KV_STR("reason", r->upload_total > r->body_max
+                                       ? "too_large" : "too_slow"));
+        return -1;
+    }
+    if (r->body_too_big || v == INGRESS_BODY_DROP) {
         r->body_too_big = 1;
         return 0;
     }
@@ -745,6 +811,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         if (!r)
             return MHD_NO;
         *con_cls = r;
+        if (ingress_body_length_verify(
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                            MHD_HTTP_HEADER_CONTENT_LENGTH),
+                r->body_max) == HS_ERR_TOOBIG) {
+            char seg[128];
+            const struct route *rt = route_find(url, seg, sizeof(seg));
+
+            /* On the first call: none of the body is read, and the
+             * connection is closed after the answer (see top). */
+            if (rt)
+                r->route = rt->tmpl;
+            return too_large(conn, r, rt, url);
+        }
         return MHD_YES; /* respond on a later call (keep-alive, see top) */
     }
     if (*upload_size) {
@@ -914,9 +993,10 @@ enum hs_err ingress_http_start(struct ingress *in, uint16_t *port, char *err,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)in->cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30U,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)INGRESS_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)INGRESS_CONN_MEMORY,
-        MHD_OPTION_CONNECTION_LIMIT, 20000U, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)INGRESS_CONN_LIMIT,
+        MHD_OPTION_END);
     if (!in->daemon) {
         snprintf(err, errlen, "HS_LISTEN: cannot listen on %s",
                  in->cfg->listen);

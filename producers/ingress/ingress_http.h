@@ -36,9 +36,22 @@
 #define INGRESS_POOL_WAIT_MS 2000    /* longest wait for a PG connection */
 /* libmicrohttpd's memory per connection (request line, headers, the read
  * buffer). Pools up to 32 KiB come from malloc and are packed, so a parked
- * long poll costs this much resident memory; a request whose headers do
- * not fit is answered 431 by libmicrohttpd. */
+ * long poll costs this much resident memory; a request whose line does not
+ * fit is answered 414, one whose headers do not, 431, by libmicrohttpd. */
 #define INGRESS_CONN_MEMORY (4 * 1024)
+/* Hostile clients (README "Limits"). A connection silent this long is
+ * closed (a suspended long poll is not counted: it is not waiting for the
+ * client). */
+#define INGRESS_CONN_TIMEOUT_S 30
+#define INGRESS_CONN_LIMIT 20000 /* connections at once; more wait in the
+                                    listen backlog */
+/* A body whose length is not announced (chunked) is read and dropped this
+ * far past its cap, so a client that stops soon still reads its 413; any
+ * more and the connection is closed. */
+#define INGRESS_BODY_SLACK (1024 * 1024)
+/* A body still arriving this long after its request's headers: the
+ * connection is closed (a trickle never trips the inactivity time-out). */
+#define INGRESS_BODY_TIME_MAX_MS 30000
 #define INGRESS_COOKIE_MAX 256       /* longest Set-Cookie value we send */
 
 struct ingress {
@@ -78,6 +91,26 @@ struct ingress_req {
     int64_t wait_until_ms;          /* long poll: 0 until it starts */
     struct ingress_waiter waiter;   /* long poll: parked under its key */
 };
+
+/* Checks the Content-Length a request announces (the header's value, NULL
+ * when there is none) against max, so an oversized body is refused from
+ * its headers, before any of it is read. HS_OK when absent or at most
+ * max; HS_ERR_TOOBIG when larger (any number of digits); HS_ERR_INVALID
+ * when not a plain decimal number (libmicrohttpd answers those 400 itself
+ * before the handler runs). */
+enum hs_err ingress_body_length_verify(const char *content_length,
+                                       size_t max) HS_MUST_CHECK;
+
+/* What to do with a request body that has reached total bytes elapsed_ms
+ * after its headers, for a cap of max bytes. */
+enum ingress_body_verdict {
+    INGRESS_BODY_KEEP,  /* within the cap: keep it */
+    INGRESS_BODY_DROP,  /* past the cap: drop it, answer 413 at its end */
+    INGRESS_BODY_CLOSE  /* past the cap by INGRESS_BODY_SLACK, or slower
+                           than INGRESS_BODY_TIME_MAX_MS: close */
+};
+enum ingress_body_verdict ingress_body_verify(size_t total, size_t max,
+                                              int64_t elapsed_ms);
 
 /* Prints "METHOD /template" for every route served (hs-ingress
  * --routes; the OpenAPI test compares them). */

@@ -56,6 +56,12 @@ if(Python3_FOUND)
             ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(integration_provider_faults PROPERTIES
     LABELS "integration;faults" TIMEOUT 600 RUN_SERIAL TRUE)
+  add_test(NAME integration_hostile
+    COMMAND ${Python3_EXECUTABLE}
+            ${CMAKE_SOURCE_DIR}/tests/integration/test_hostile.py
+            ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(integration_hostile PROPERTIES
+    LABELS "integration;faults" TIMEOUT 600 RUN_SERIAL TRUE)
   # Chromium + oidc-provider (scripts/setup installs both).
   add_test(NAME integration_browser
     COMMAND ${Python3_EXECUTABLE}

@@ -1,6 +1,7 @@
 /* Unit tests of producers/ingress/ingress_params.h: query validation,
  * cookie parsing, the binding cookie and provider names, with tables of
- * bad input (SECURITY 10). */
+ * bad input (SECURITY 10); and of the request body limits of
+ * ingress_http.h (issue 9). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ingress_http.h"
 #include "ingress_params.h"
 
 static const char *const cb_allowed[] = {"code", "state", "error",
@@ -241,6 +243,78 @@ static void test_provider_name(void **st)
     }
 }
 
+static void test_body_length_within_the_cap_is_ok(void **st)
+{
+    static const char *const ok[] = {NULL, "0", "1", "16384", "016384",
+                                     "0000000000000000000000000000001"};
+
+    (void)st;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (ingress_body_length_verify(ok[i], INGRESS_BODY_MAX) != HS_OK)
+            fail_msg("refused Content-Length %s", ok[i] ? ok[i] : "(none)");
+}
+
+static void test_body_length_past_the_cap_is_toobig(void **st)
+{
+    static const char *const huge[] = {
+        "16385", "1048576", "67108864", "10737418240",
+        "18446744073709551615",                 /* UINT64_MAX */
+        "18446744073709551616",                 /* past it */
+        "99999999999999999999999999999999999999999999999999"};
+
+    (void)st;
+    for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++)
+        if (ingress_body_length_verify(huge[i], INGRESS_BODY_MAX) !=
+            HS_ERR_TOOBIG)
+            fail_msg("accepted Content-Length %s", huge[i]);
+    assert_int_equal(ingress_body_length_verify("0", 0), HS_OK);
+    assert_int_equal(ingress_body_length_verify("1", 0), HS_ERR_TOOBIG);
+}
+
+static void test_body_length_malformed_is_invalid(void **st)
+{
+    static const char *const bad[] = {"", " 1", "1 ", "-1", "+1", "0x10",
+                                      "1e3", "1,2", "12a", "\t5"};
+
+    (void)st;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (ingress_body_length_verify(bad[i], INGRESS_BODY_MAX) !=
+            HS_ERR_INVALID)
+            fail_msg("took Content-Length \"%s\"", bad[i]);
+}
+
+static void test_body_verify_keeps_drops_then_closes(void **st)
+{
+    const size_t max = INGRESS_BODY_MAX;
+
+    (void)st;
+    assert_int_equal(ingress_body_verify(0, max, 0), INGRESS_BODY_KEEP);
+    assert_int_equal(ingress_body_verify(max, max, 0), INGRESS_BODY_KEEP);
+    assert_int_equal(ingress_body_verify(max + 1, max, 0), INGRESS_BODY_DROP);
+    assert_int_equal(ingress_body_verify(max + INGRESS_BODY_SLACK, max, 0),
+                     INGRESS_BODY_DROP);
+    assert_int_equal(
+        ingress_body_verify(max + INGRESS_BODY_SLACK + 1, max, 0),
+        INGRESS_BODY_CLOSE);
+    assert_int_equal(ingress_body_verify(SIZE_MAX, max, 0),
+                     INGRESS_BODY_CLOSE);
+}
+
+static void test_body_verify_closes_a_slow_body(void **st)
+{
+    const size_t max = INGRESS_BODY_MAX;
+
+    (void)st;
+    assert_int_equal(ingress_body_verify(10, max, INGRESS_BODY_TIME_MAX_MS),
+                     INGRESS_BODY_KEEP);
+    assert_int_equal(
+        ingress_body_verify(10, max, INGRESS_BODY_TIME_MAX_MS + 1),
+        INGRESS_BODY_CLOSE);
+    assert_int_equal(
+        ingress_body_verify(max + 1, max, INGRESS_BODY_TIME_MAX_MS + 1),
+        INGRESS_BODY_CLOSE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +326,11 @@ int main(void)
         cmocka_unit_test(test_cookie_name_takes_host_prefix_under_https),
         cmocka_unit_test(test_binding_cookie),
         cmocka_unit_test(test_provider_name),
+        cmocka_unit_test(test_body_length_within_the_cap_is_ok),
+        cmocka_unit_test(test_body_length_past_the_cap_is_toobig),
+        cmocka_unit_test(test_body_length_malformed_is_invalid),
+        cmocka_unit_test(test_body_verify_keeps_drops_then_closes),
+        cmocka_unit_test(test_body_verify_closes_a_slow_body),
     };
 
     fill(); /* before any test builds a table from big or edge */
