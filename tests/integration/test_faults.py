@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -65,6 +66,14 @@ def log_count(stack, pattern):
         return len(re.findall(pattern, f.read()))
 
 
+def provider_control(stack, **params):
+    req = urllib.request.Request(stack.provider + "/control?" +
+                                 urllib.parse.urlencode(params), data=b"",
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
+
+
 def readyz(stack):
     try:
         with urllib.request.urlopen(stack.ingress + "/readyz", timeout=5) as r:
@@ -96,14 +105,22 @@ def test_exchange_worker_killed_mid_batch(stack):
     workers(stack, 2)
     load = Load(stack, agent_of(stack), threads=4, n=240).start()
     load.wait_acked(60)
-    victim = WORKERS[0]
-    stop(victim, signal.SIGKILL)
+    # Token calls made slow until both workers hold a claim: the victim
+    # dies holding one, its code possibly spent. That handshake fails as
+    # "interrupted" after HS_EXCHANGE_STALE; its event, redelivered to the
+    # other worker, waits for that instead of calling the provider again.
+    provider_control(stack, delay_ms=3000)
+    wait_for(lambda: stack.psql("SELECT count(*) FROM handshakes WHERE "
+                                "status = 'exchanging'") == "2",
+             timeout=20, what="both workers to hold a claim")
+    stop(WORKERS[0], signal.SIGKILL)
+    provider_control(stack, delay_ms=0)
     load.wait_acked(120)
     worker(stack)  # the restart
     load.finish()
     f = settle(stack, load, timeout=STALE_S + 120, allow_interrupted=True)
     report("kill -9", f)
-    assert f["acked"] == 240
+    assert f["acked"] == 240 and f["interrupted"] == 1
 
 
 @fault_test
@@ -159,7 +176,7 @@ def test_kafka_errors_are_503_not_losses(stack):
     # bounded by HS_KAFKA_TIMEOUT_MS + 1.5 s: however many requests queue
     # up behind an unwritable audit trail, none waits longer than that,
     # not one time-out for every request ahead of it.
-    assert load.slowest < 2 * (KAFKA_TIMEOUT_S + 1.5) + 1, load.slowest
+    assert load.slowest < 2 * (KAFKA_TIMEOUT_S + 1.5) + 3, load.slowest
 
 
 @fault_test
