@@ -31,7 +31,7 @@ class Load:
     handshake is begun again."""
 
     def __init__(self, stack, agent, threads=4, n=None, seed=0,
-                 reloads=200, pause=0.0):
+                 reloads=200, pause=0.0, rate=None):
         self.stack = stack
         with open(os.path.join(agent.home, "config.json")) as f:
             self.agent_id = json.load(f)["agent_id"]
@@ -50,6 +50,8 @@ class Load:
         self.slowest = 0.0  # seconds, the slowest answer to a callback
         self.errors = []
         self.started = 0
+        self.rate = rate  # handshakes begun per second, all threads
+        self.next_at = time.time()
         self.running = True
         self.threads = [threading.Thread(target=self._run, daemon=True)
                         for _ in range(threads)]
@@ -85,7 +87,14 @@ class Load:
                                     self.started >= self.n):
                 return False
             self.started += 1
-            return True
+            wait = 0.0
+            if self.rate:
+                self.next_at = max(self.next_at + 1.0 / self.rate,
+                                   time.time() - 1.0)
+                wait = self.next_at - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        return True
 
     def _run(self):
         browser = Browser()

@@ -25,6 +25,7 @@
 
 #include "hs_config.h"
 #include "hs_crypto.h"
+#include "hs_event.h"
 #include "hs_kafka.h"
 #include "hs_log.h"
 
@@ -85,7 +86,10 @@ static int take(void *arg, const struct hs_kafka_msg *m)
     snprintf(l.dlq, sizeof(l.dlq), "%d:%lld", (int)m->partition,
              (long long)m->offset);
     msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, m->val, m->vallen, &off) ==
+    /* Container sizes checked against the record first: msgpack-c
+     * reserves what a header declares (a 5-byte one asks 128 GiB). */
+    if (hs__msgpack_shape_ok(m->val, m->vallen) &&
+        msgpack_unpack_next(&u, m->val, m->vallen, &off) ==
             MSGPACK_UNPACK_SUCCESS &&
         u.data.type == MSGPACK_OBJECT_MAP) {
         const msgpack_object_map *map = &u.data.via.map;
