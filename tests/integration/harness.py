@@ -363,6 +363,15 @@ class Agent:
         return p.returncode, out.decode(), err.decode()
 
 
+def provider_control(stack, **q):
+    """POST /control to the demo provider (see hs-demo-provider)."""
+    req = urllib.request.Request(
+        stack.provider + "/control?" + urllib.parse.urlencode(q),
+        data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
+
+
 def csrf_of(page):
     m = re.search(r'name="csrf" value="([^"]+)"', page)
     assert m, "no csrf field in the page"

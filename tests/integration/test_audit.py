@@ -21,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Browser, api, browser_to_provider, csrf_of,  # noqa
+from harness import (provider_control, Browser, api, browser_to_provider, csrf_of,  # noqa
                      main, wait_for)
 
 SLOW = 2.5 if os.environ.get("HS_DEV_VALGRIND") == "1" else 1.0
@@ -30,14 +30,6 @@ ENV = {"HS_DEMO_ACCESS_TTL": str(int(4 * SLOW)),
        # A held answer waits this long for hs.audit before giving up.
        "HS_KAFKA_TIMEOUT_MS": str(int(1500 * SLOW))}
 SEEN = {}
-
-
-def provider_control(stack, **q):
-    req = urllib.request.Request(
-        stack.provider + "/control?" + urllib.parse.urlencode(q), data=b"",
-        method="POST")
-    with urllib.request.urlopen(req, timeout=5) as r:
-        assert r.status == 200
 
 
 def replay(stack, *args, env=None):

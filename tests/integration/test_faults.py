@@ -16,11 +16,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import main, wait_for  # noqa: E402
+from harness import provider_control, main, wait_for  # noqa: E402
 from load import Load, settle, stop_all  # noqa: E402
 
 # A claim a killed worker left open ends as "interrupted" after this long
@@ -64,14 +64,6 @@ def agent_of(stack):
 def log_count(stack, pattern):
     with open(stack.log_path, "rb") as f:
         return len(re.findall(pattern, f.read()))
-
-
-def provider_control(stack, **params):
-    req = urllib.request.Request(stack.provider + "/control?" +
-                                 urllib.parse.urlencode(params), data=b"",
-                                 method="POST")
-    with urllib.request.urlopen(req, timeout=5) as r:
-        assert r.status == 200
 
 
 def readyz(stack):

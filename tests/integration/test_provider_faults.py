@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Browser, api, browser_to_provider, main, wait_for  # noqa
+from harness import provider_control, Browser, api, browser_to_provider, main, wait_for  # noqa
 
 # Small, so that "slow" costs seconds: each call gives up after this. Under
 # valgrind (HS_DEV_VALGRIND=1) a local call itself takes longer.
@@ -33,14 +33,6 @@ FAULTS = {
     "close": ("provider_unreachable", "provider_unreachable"),
     "malformed": ("invalid_token_response", "an answer we could not use"),
 }
-
-
-def provider_control(stack, **q):
-    req = urllib.request.Request(
-        stack.provider + "/control?" + urllib.parse.urlencode(q),
-        data=b"", method="POST")
-    with urllib.request.urlopen(req, timeout=5) as r:
-        assert r.status == 200
 
 
 def set_fault(stack, fault, count=0):

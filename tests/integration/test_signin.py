@@ -17,18 +17,10 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Browser, api, b64url, browser_to_provider,  # noqa: E402
+from harness import (provider_control, Browser, api, b64url, browser_to_provider,  # noqa: E402
                      main, wait_for)
 
 SEEN = set()  # every secret a test saw: none may leak
-
-
-def provider_control(stack, **q):
-    req = urllib.request.Request(
-        stack.provider + "/control?" + urllib.parse.urlencode(q),
-        data=b"", method="POST")
-    with urllib.request.urlopen(req, timeout=5) as r:
-        assert r.status == 200
 
 
 def through_provider(stack, browser, start_url):
