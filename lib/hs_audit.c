@@ -300,18 +300,14 @@ static enum hs_err sign_encode(struct hs_auditor *a, struct hs_event *ev,
     return rc == HS_OK ? hs_event_encode(ev, sb) : rc;
 }
 
-/* held: the step is undone when this fails, so the copy kept for later
- * says so (outcome "aborted", reason "audit_unavailable"). */
-static enum hs_err emit(struct hs_auditor *a, const struct hs_audit_step *s,
-                        int held)
+/* The event recording s, its seq taken; NULL when out of memory. */
+static struct hs_event *build(struct hs_auditor *a,
+                              const struct hs_audit_step *s)
 {
     struct hs_event *ev = calloc(1, sizeof(*ev));
-    msgpack_sbuffer sb;
-    const char *key;
-    enum hs_err rc;
 
     if (!ev)
-        return HS_ERR_NOMEM;
+        return NULL;
     hs_event_init(ev, HS_EV_AUDIT, a->cfg->env, hs_now_ms());
     copy(ev->svc, sizeof(ev->svc), a->svc);
     copy(ev->action, sizeof(ev->action), s->action);
@@ -327,9 +323,47 @@ static enum hs_err emit(struct hs_auditor *a, const struct hs_audit_step *s,
     pthread_mutex_lock(&a->lock);
     ev->seq = ++a->seq;
     pthread_mutex_unlock(&a->lock);
+    return ev;
+}
+
+static const char *event_key(const struct hs_event *ev)
+{
+    return ev->user_id[0] ? ev->user_id : ev->handshake_id;
+}
+
+/* ev (encoded in sb) was not acknowledged: a copy is kept and sent later.
+ * held: the step is undone, so the copy says so (outcome "aborted", reason
+ * "audit_unavailable"). */
+static void not_sent(struct hs_auditor *a, struct hs_event *ev,
+                     msgpack_sbuffer *sb, int held, enum hs_err rc)
+{
+    if (held) {
+        copy(ev->outcome, sizeof(ev->outcome), "aborted");
+        copy(ev->reason, sizeof(ev->reason), "audit_unavailable");
+        msgpack_sbuffer_clear(sb);
+        if (sign_encode(a, ev, sb) != HS_OK)
+            sb->size = 0;
+    }
+    if (sb->size)
+        keep_pending(a, event_key(ev), sb, ev->seq);
+    hs_log(HS_LOG_ERROR, "audit.write_failed",
+           HS_KV_STR("action", ev->action), HS_KV_INT("seq", ev->seq),
+           HS_KV_INT("held", held), HS_KV_STR("reason", hs_strerror(rc)));
+}
+
+static enum hs_err emit(struct hs_auditor *a, const struct hs_audit_step *s,
+                        int held)
+{
+    struct hs_event *ev = build(a, s);
+    msgpack_sbuffer sb;
+    const char *key;
+    enum hs_err rc;
+
+    if (!ev)
+        return HS_ERR_NOMEM;
     msgpack_sbuffer_init(&sb);
     rc = sign_encode(a, ev, &sb);
-    key = ev->user_id[0] ? ev->user_id : ev->handshake_id;
+    key = event_key(ev);
     if (rc == HS_OK) {
         /* Behind older unsent events it waits its turn: order is kept
          * and an outage costs one time-out, not two. A step that is not
@@ -342,20 +376,13 @@ static enum hs_err emit(struct hs_auditor *a, const struct hs_audit_step *s,
                      ? hs_kafka_produce_acked(a->producer, a->topic, key,
                                               strlen(key), sb.data, sb.size)
                      : HS_ERR_TRANSIENT;
-        if (rc != HS_OK && held) {
-            copy(ev->outcome, sizeof(ev->outcome), "aborted");
-            copy(ev->reason, sizeof(ev->reason), "audit_unavailable");
-            msgpack_sbuffer_clear(&sb);
-            if (sign_encode(a, ev, &sb) != HS_OK)
-                sb.size = 0;
-        }
-        if (rc != HS_OK && sb.size)
-            keep_pending(a, key, &sb, ev->seq);
-    }
-    if (rc != HS_OK)
+        if (rc != HS_OK)
+            not_sent(a, ev, &sb, held, rc);
+    } else {
         hs_log(HS_LOG_ERROR, "audit.write_failed",
                HS_KV_STR("action", ev->action), HS_KV_INT("seq", ev->seq),
                HS_KV_INT("held", held), HS_KV_STR("reason", hs_strerror(rc)));
+    }
     msgpack_sbuffer_destroy(&sb);
     free(ev);
     return rc == HS_OK || rc == HS_ERR_NOMEM ? rc : HS_ERR_UNRECORDED;
@@ -369,4 +396,110 @@ enum hs_err hs_audit_emit(struct hs_auditor *a, const struct hs_audit_step *s)
 enum hs_err hs_audit_hold(struct hs_auditor *a, const struct hs_audit_step *s)
 {
     return emit(a, s, 1);
+}
+
+struct held {
+    struct hs_auditor *a;
+    struct hs_event *ev;
+    hs_kafka_done_fn done;
+    void *arg;
+};
+
+/* The report of a hs_audit_hold_then() event (or its failed produce). */
+static void held_reported(void *arg, enum hs_err rc)
+{
+    struct held *h = arg;
+
+    if (rc != HS_OK) {
+        msgpack_sbuffer sb;
+
+        msgpack_sbuffer_init(&sb);
+        not_sent(h->a, h->ev, &sb, 1, rc);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    h->done(h->arg, rc == HS_OK ? HS_OK : HS_ERR_UNRECORDED);
+    free(h->ev);
+    free(h);
+}
+
+void hs_audit_hold_then(struct hs_auditor *a, const struct hs_audit_step *s,
+                        hs_kafka_done_fn done, void *arg)
+{
+    struct held *h;
+    msgpack_sbuffer sb;
+    enum hs_err rc;
+
+    /* Older events to send first, or a producer that is failing: the
+     * waiting path, which keeps the order and bounds the wait. */
+    if (npending(a) || hs_kafka_producer_failing(a->producer)) {
+        done(arg, emit(a, s, 1));
+        return;
+    }
+    h = calloc(1, sizeof(*h));
+    if (!h || !(h->ev = build(a, s))) {
+        free(h);
+        done(arg, HS_ERR_NOMEM);
+        return;
+    }
+    h->a = a;
+    h->done = done;
+    h->arg = arg;
+    msgpack_sbuffer_init(&sb);
+    rc = sign_encode(a, h->ev, &sb);
+    if (rc == HS_OK)
+        rc = hs_kafka_produce_then(a->producer, a->topic, event_key(h->ev),
+                                   strlen(event_key(h->ev)), sb.data,
+                                   sb.size, held_reported, h);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc != HS_OK)
+        held_reported(h, rc); /* nothing queued: no report will come */
+}
+
+struct latch {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t left;
+};
+
+struct latch_slot {
+    struct latch *latch;
+    enum hs_err *rc;
+};
+
+static void latch_down(void *arg, enum hs_err rc)
+{
+    struct latch_slot *s = arg;
+
+    pthread_mutex_lock(&s->latch->lock);
+    *s->rc = rc;
+    if (--s->latch->left == 0)
+        pthread_cond_signal(&s->latch->cond);
+    pthread_mutex_unlock(&s->latch->lock);
+}
+
+void hs_audit_hold_all(struct hs_auditor *a, const struct hs_audit_step *s,
+                       size_t n, enum hs_err *rcs)
+{
+    struct latch l = {.left = n};
+    struct latch_slot *slots = calloc(n ? n : 1, sizeof(*slots));
+
+    if (!slots) {
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = HS_ERR_NOMEM;
+        return;
+    }
+    pthread_mutex_init(&l.lock, NULL);
+    pthread_cond_init(&l.cond, NULL);
+    for (size_t i = 0; i < n; i++) {
+        slots[i] = (struct latch_slot){&l, &rcs[i]};
+        hs_audit_hold_then(a, &s[i], latch_down, &slots[i]);
+    }
+    /* Each report comes within the Kafka time-out and a margin. */
+    pthread_mutex_lock(&l.lock);
+    while (l.left)
+        pthread_cond_wait(&l.cond, &l.lock);
+    pthread_mutex_unlock(&l.lock);
+    pthread_cond_destroy(&l.cond);
+    pthread_mutex_destroy(&l.lock);
+    free(slots);
 }

@@ -109,4 +109,17 @@ enum hs_err hs_audit_emit(struct hs_auditor *a,
 enum hs_err hs_audit_hold(struct hs_auditor *a,
                           const struct hs_audit_step *s) HS_MUST_CHECK;
 
+/* hs_audit_hold() for a caller that does not wait: done(arg, rc) is called
+ * exactly once with what hs_audit_hold() would return — later, on the
+ * producer's report thread, or before this returns (out of memory, or
+ * older records still to send or a failing producer: then it waits as
+ * hs_audit_hold() does). */
+void hs_audit_hold_then(struct hs_auditor *a, const struct hs_audit_step *s,
+                        hs_kafka_done_fn done, void *arg);
+
+/* hs_audit_hold() for s[0..n-1] at once: their records go out together
+ * and rcs[i] is the result for s[i] once every one is known. */
+void hs_audit_hold_all(struct hs_auditor *a, const struct hs_audit_step *s,
+                       size_t n, enum hs_err *rcs);
+
 #endif

@@ -10,6 +10,9 @@
  * marks itself abandoned and the report callback frees it later, so the
  * callback never touches freed memory.
  *
+ * hs_kafka_produce_then() gives its waiter a function instead, which the
+ * report callback calls (outside the lock) and then frees the waiter.
+ *
  * Messages queued with hs_kafka_produce() have no waiter (NULL opaque);
  * their failures are counted until the next hs_kafka_flush().
  */
@@ -33,6 +36,8 @@ struct waiter {
     int done;      /* set by the report callback, under p->lock */
     int abandoned; /* set by the waiter when it gives up, under p->lock */
     rd_kafka_resp_err_t err;
+    hs_kafka_done_fn then; /* hs_kafka_produce_then(): nobody waits */
+    void *arg;
 };
 
 struct hs_kafka_producer {
@@ -167,15 +172,31 @@ static void deadline_after(struct timespec *ts, int ms)
 
 /* ---- producer ---------------------------------------------------------- */
 
+static enum hs_err verdict(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+        return HS_OK;
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+        return HS_ERR_TIMEOUT;
+    default:
+        return HS_ERR_TRANSIENT;
+    }
+}
+
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct hs_kafka_producer *p = opaque;
     struct waiter *w = m->_private;
+    struct waiter *then = NULL;
 
     (void)rk;
     pthread_mutex_lock(&p->lock);
     p->failing = m->err != RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (!w) {
+    if (w && w->then) {
+        then = w;
+    } else if (!w) {
         if (m->err)
             p->failed++;
         if (--p->pending == 0)
@@ -188,6 +209,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         pthread_cond_broadcast(&p->cond);
     }
     pthread_mutex_unlock(&p->lock);
+    if (then) {
+        then->then(then->arg, verdict(m->err));
+        free(then);
+    }
     if (m->err) {
         char labels[96];
 
@@ -354,19 +379,27 @@ enum hs_err hs_kafka_produce_acked(struct hs_kafka_producer *p,
         return HS_ERR_TIMEOUT;
     }
     pthread_mutex_unlock(&p->lock);
-    switch (w->err) {
-    case RD_KAFKA_RESP_ERR_NO_ERROR:
-        rc = HS_OK;
-        break;
-    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__TIMED_OUT:
-        rc = HS_ERR_TIMEOUT;
-        break;
-    default:
-        rc = HS_ERR_TRANSIENT;
-        break;
-    }
+    rc = verdict(w->err);
     free(w);
+    return rc;
+}
+
+enum hs_err hs_kafka_produce_then(struct hs_kafka_producer *p,
+                                  const char *topic, const void *key,
+                                  size_t keylen, const void *val,
+                                  size_t vallen, hs_kafka_done_fn done,
+                                  void *arg)
+{
+    struct waiter *w = calloc(1, sizeof(*w));
+    enum hs_err rc;
+
+    if (!w)
+        return HS_ERR_NOMEM;
+    w->then = done;
+    w->arg = arg;
+    rc = produce(p, topic, key, keylen, val, vallen, w);
+    if (rc != HS_OK)
+        free(w); /* not queued: no report will come */
     return rc;
 }
 

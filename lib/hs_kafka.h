@@ -53,6 +53,22 @@ enum hs_err hs_kafka_produce_acked(struct hs_kafka_producer *p,
                                    size_t keylen, const void *val,
                                    size_t vallen) HS_MUST_CHECK;
 
+/* Called once with the verdict of one message of hs_kafka_produce_then():
+ * HS_OK (acknowledged by all in-sync replicas), HS_ERR_TIMEOUT or
+ * HS_ERR_TRANSIENT. Runs on the producer's report thread: it must not
+ * block; it may produce again. */
+typedef void (*hs_kafka_done_fn)(void *arg, enum hs_err rc);
+
+/* Produces as hs_kafka_produce_acked() but returns at once: HS_OK when
+ * queued, and done(arg, verdict) is called exactly once later (within
+ * cfg->kafka_timeout_ms and a margin); any other result means nothing was
+ * queued and done is not called. Thread-safe. */
+enum hs_err hs_kafka_produce_then(struct hs_kafka_producer *p,
+                                  const char *topic, const void *key,
+                                  size_t keylen, const void *val,
+                                  size_t vallen, hs_kafka_done_fn done,
+                                  void *arg) HS_MUST_CHECK;
+
 /* Queues one message (copied). Errors of delivery surface in the next
  * hs_kafka_flush(). HS_ERR_TRANSIENT when the local queue is full. */
 enum hs_err hs_kafka_produce(struct hs_kafka_producer *p, const char *topic,

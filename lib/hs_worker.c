@@ -141,46 +141,92 @@ static void count(struct hs_kafka_consumer *c, const struct hs_kafka_msg *m,
     }
 }
 
-static void process(struct hs_worker *w, const struct hs_worker_def *d,
-                    struct hs_kafka_consumer *c, struct hs_kafka_msg *m)
+/* handle, one message at a time, as a batch handler. */
+static void handle_each(struct hs_worker *w, const struct hs_worker_def *d,
+                        struct hs_kafka_msg *const *m, size_t n,
+                        enum hs_err *rcs, char (*reasons)[HS_WORKER_REASON])
 {
+    for (size_t i = 0; i < n; i++)
+        rcs[i] = d->handle(w, m[i], reasons[i], HS_WORKER_REASON);
+}
+
+/* Hands ms[0..n-1] to the handler until each is done (its effects
+ * durable, or dead-lettered) or the program stops, then stores the
+ * offsets in order, none past a message left undone in its partition
+ * (that one and the rest of its partition are redelivered). */
+static void process(struct hs_worker *w, const struct hs_worker_def *d,
+                    struct hs_kafka_consumer *c, struct hs_kafka_msg *ms,
+                    size_t n)
+{
+    struct hs_kafka_msg *todo[HS_WORKER_BATCH];
+    enum hs_err rcs[HS_WORKER_BATCH];
+    char reasons[HS_WORKER_BATCH][HS_WORKER_REASON];
+    int done[HS_WORKER_BATCH] = {0};
+    size_t left = n;
     long backoff = 100;
 
-    for (;;) {
-        char reason[128] = "";
-        enum hs_err rc = d->handle(w, m, reason, sizeof(reason));
+    while (left) {
+        size_t k = 0;
 
-        if (rc == HS_OK) {
-            count(c, m, "ok");
-            hs_kafka_msg_done(c, m, 1);
-            return;
+        for (size_t i = 0; i < n; i++) {
+            if (done[i])
+                continue;
+            todo[k] = &ms[i];
+            rcs[k] = HS_ERR_INTERNAL;
+            reasons[k++][0] = '\0';
         }
-        if (!hs_err_is_retriable(rc)) {
-            if (!reason[0])
-                snprintf(reason, sizeof(reason), "%s", hs_strerror(rc));
-            if (send_dlq(w, d, m, reason) == HS_OK) {
+        if (d->handle_batch)
+            d->handle_batch(w, todo, k, rcs, reasons);
+        else
+            handle_each(w, d, todo, k, rcs, reasons);
+        for (size_t i = 0, j = 0; i < n; i++) {
+            enum hs_err rc;
+            char *reason;
+
+            if (done[i])
+                continue;
+            rc = rcs[j];
+            reason = reasons[j++];
+            if (rc == HS_OK) {
+                count(c, &ms[i], "ok");
+            } else if (!hs_err_is_retriable(rc)) {
+                if (!reason[0])
+                    snprintf(reason, HS_WORKER_REASON, "%s",
+                             hs_strerror(rc));
+                if (send_dlq(w, d, &ms[i], reason) != HS_OK)
+                    continue; /* the DLQ itself is down: retry */
                 hs_log(HS_LOG_WARN, "worker.dead_letter",
-                       HS_KV_STR("topic", m->topic),
-                       HS_KV_INT("partition", m->partition),
-                       HS_KV_INT("offset", m->offset),
+                       HS_KV_STR("topic", ms[i].topic),
+                       HS_KV_INT("partition", ms[i].partition),
+                       HS_KV_INT("offset", ms[i].offset),
                        HS_KV_STR("reason", reason));
-                count(c, m, "dead_letter");
-                hs_kafka_msg_done(c, m, 1);
-                return;
+                count(c, &ms[i], "dead_letter");
+            } else {
+                if (running) {
+                    count(c, &ms[i], "retry");
+                    hs_log(HS_LOG_WARN, "worker.retry",
+                           HS_KV_STR("topic", ms[i].topic),
+                           HS_KV_INT("offset", ms[i].offset),
+                           HS_KV_STR("reason", hs_strerror(rc)),
+                           HS_KV_INT("backoff_ms", backoff));
+                }
+                continue;
             }
-            rc = HS_ERR_TRANSIENT; /* the DLQ itself is down: retry */
+            done[i] = 1;
+            left--;
         }
-        if (!running) {
-            hs_kafka_msg_done(c, m, 0); /* redelivered after restart */
-            return;
-        }
-        count(c, m, "retry");
-        hs_log(HS_LOG_WARN, "worker.retry", HS_KV_STR("topic", m->topic),
-               HS_KV_INT("offset", m->offset),
-               HS_KV_STR("reason", hs_strerror(rc)),
-               HS_KV_INT("backoff_ms", backoff));
+        if (!left || !running)
+            break;
         sleep_ms(backoff);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int durable = done[i];
+
+        for (size_t j = 0; j < i && durable; j++)
+            durable = done[j] || ms[j].partition != ms[i].partition ||
+                      strcmp(ms[j].topic, ms[i].topic) != 0;
+        hs_kafka_msg_done(c, &ms[i], durable);
     }
 }
 
@@ -273,12 +319,19 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     hs_log(HS_LOG_INFO, "worker.started", HS_KV_STR("group", group),
            HS_KV_STR("topic", topic));
     while (running) {
-        struct hs_kafka_msg m;
+        struct hs_kafka_msg batch[HS_WORKER_BATCH];
+        size_t n = 0, max = d->handle_batch ? HS_WORKER_BATCH : 1;
 
         if (!c)
             sleep_ms(100);
-        else if (hs_kafka_consumer_poll(c, 100, &m) == HS_OK)
-            process(&w, d, c, &m);
+        else if (hs_kafka_consumer_poll(c, 100, &batch[0]) == HS_OK)
+            n = 1;
+        /* What has arrived already joins the batch; nothing waits. */
+        while (n && n < max &&
+               hs_kafka_consumer_poll(c, 0, &batch[n]) == HS_OK)
+            n++;
+        if (n)
+            process(&w, d, c, batch, n);
         if (d->idle)
             d->idle(&w);
         hs_audit_flush(w.audit);

@@ -5,8 +5,9 @@
  * (exit 2 naming a bad setting), connects to PostgreSQL (migrating it),
  * creates the producer and joins the consumer group, then loops:
  *
- *   - a message is given to the handler; HS_OK stores its offset
- *     (effects are durable by then);
+ *   - a message is given to the handler (or the messages that have
+ *     arrived, to a batch handler); HS_OK stores its offset (effects are
+ *     durable by then);
  *   - a retriable error (hs_err_is_retriable) retries the same message
  *     in place with back-off; on shutdown it is left uncommitted, so it
  *     is redelivered;
@@ -39,6 +40,9 @@ struct hs_worker {
     void *arg; /* the program's own state */
 };
 
+#define HS_WORKER_BATCH 64   /* messages a batch handler gets at most */
+#define HS_WORKER_REASON 128 /* a dead letter's reason, NUL included */
+
 struct hs_worker_def {
     const char *svc;        /* "hs-exchange" */
     const char *group;      /* consumer group */
@@ -53,6 +57,14 @@ struct hs_worker_def {
     /* One message; see above. reason: a short machine word for the DLQ. */
     enum hs_err (*handle)(struct hs_worker *w, const struct hs_kafka_msg *m,
                           char *reason, size_t reasonlen);
+    /* Instead of handle: the messages that have arrived, up to
+     * HS_WORKER_BATCH, at once (one acknowledgement wait for all of them
+     * instead of one each). rcs[i] and reasons[i] are handle's result and
+     * reason for m[i]; the messages whose result was retriable are given
+     * again (with back-off), the rest are done. */
+    void (*handle_batch)(struct hs_worker *w, struct hs_kafka_msg *const *m,
+                         size_t n, enum hs_err *rcs,
+                         char (*reasons)[HS_WORKER_REASON]);
     void (*idle)(struct hs_worker *w); /* may be NULL */
     void (*cleanup)(struct hs_worker *w); /* may be NULL */
 };

@@ -10,9 +10,12 @@
  */
 #include "ingress_callback.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hs_event.h"
 #include "hs_http.h"
@@ -89,20 +92,19 @@ static void wipe_member(json_t *o, const char *key)
         hs_wipe((char *)json_string_value(v), json_string_length(v));
 }
 
-/* Builds, seals and produces callback.received for st. HS_OK once Kafka
- * acknowledged it. */
-static enum hs_err emit(const struct ingress *in, const char *route,
-                        const struct hs_state *st, const char *code,
-                        const char *error, const char *edesc, const char *iss, int64_t now_ms)
+/* Builds and seals callback.received for st into sb. */
+static enum hs_err build_event(const struct ingress *in, const char *route,
+                               const struct hs_state *st, const char *code,
+                               const char *error, const char *edesc,
+                               const char *iss, int64_t now_ms,
+                               msgpack_sbuffer *sb)
 {
     struct hs_event *ev = calloc(1, sizeof(*ev));
     json_t *secret = NULL;
-    char *pt = NULL, topic[128], redirect_uri[400];
+    char *pt = NULL, redirect_uri[400];
     size_t sealed_len;
-    msgpack_sbuffer sb;
     enum hs_err rc = HS_ERR_NOMEM;
 
-    msgpack_sbuffer_init(&sb);
     if (!ev)
         goto out;
     rc = ingress_redirect_uri(in, route, st->provider, redirect_uri,
@@ -138,15 +140,7 @@ static enum hs_err emit(const struct ingress *in, const char *route,
     if (rc != HS_OK)
         goto out;
     ev->sealed_len = sealed_len;
-    rc = hs_event_encode(ev, &sb);
-    if (rc != HS_OK)
-        goto out;
-    if (!hs_config_topic(in->cfg, HS_TOPIC_CALLBACKS, topic, sizeof(topic))) {
-        rc = HS_ERR_CONFIG;
-        goto out;
-    }
-    rc = hs_kafka_produce_acked(in->producer, topic, st->handshake_id,
-                                strlen(st->handshake_id), sb.data, sb.size);
+    rc = hs_event_encode(ev, sb);
 out:
     if (pt) {
         hs_wipe(pt, strlen(pt));
@@ -161,8 +155,16 @@ out:
         hs_event_wipe(ev);
         free(ev);
     }
-    msgpack_sbuffer_destroy(&sb);
     return rc;
+}
+
+static unsigned unbound(struct ingress_callback_result *out)
+{
+    return refuse(out, 400, "unbound_state",
+                  "This sign-in cannot be completed",
+                  "This sign-in was started in another browser. Finish it "
+                  "in the browser where it began, or start again from your "
+                  "editor.");
 }
 
 /* A state of another environment (a shared app with one callback URL):
@@ -199,21 +201,38 @@ static unsigned route_elsewhere(const struct ingress *in, const char *env,
     return out->status = 302;
 }
 
-unsigned ingress_callback_accept(const struct ingress *in,
-                                 struct MHD_Connection *conn,
-                                 const char *provider, const char *route,
-                                 const struct ingress_param *p, size_t n,
-                                 const char *cookies, int64_t now_ms,
-                                 struct ingress_callback_result *out)
+/* A callback that passed every check, being recorded: its audit record,
+ * then its event, each acknowledged before the next (hs_kafka_produce_then
+ * chains them on the producer's report thread); then the answer. The
+ * connection waits suspended meanwhile, or, without one, the caller (cond). */
+struct callback_job {
+    const struct ingress *in;
+    struct MHD_Connection *conn;  /* resumed at the end; NULL: cond */
+    struct hs_audit_step step;
+    msgpack_sbuffer ev;           /* callback.received, sealed */
+    char pname[32];
+    pthread_mutex_t lock;         /* done, cond: without conn */
+    pthread_cond_t cond;
+    int done;
+    struct ingress_callback_result res;
+};
+
+/* Callbacks suspended and not yet answered (ingress_callback_drain). */
+static atomic_long in_flight;
+
+/* Every check, in order; 0 when all passed: then st is the verified state
+ * and out->handshake_id set. Otherwise out is the answer. */
+static unsigned check(const struct ingress *in, const char *provider,
+                      const char *route, const struct ingress_param *p,
+                      size_t n, const char *cookies, int64_t now_ms,
+                      struct hs_state *st, struct ingress_callback_result *out)
 {
     const struct hs_provider *prov = hs_catalog_find(in->cat, provider);
-    const char *code, *state, *error, *edesc, *iss, *why = "malformed_query";
-    char bind[44], env[32], pname[32], text[300];
+    const char *code, *state, *error, *iss, *edesc, *why = "malformed_query";
+    char bind[44], env[32];
     unsigned char bh[32];
-    struct hs_state st;
     enum hs_err rc;
-    unsigned status;
-    int unrecorded;
+    unsigned status = 0;
 
     memset(out, 0, sizeof(*out));
     if (!prov)
@@ -243,7 +262,7 @@ unsigned ingress_callback_accept(const struct ingress *in,
     if (strcmp(env, in->cfg->env) != 0)
         return route_elsewhere(in, env, provider, route, p, n, out);
     rc = hs_state_verify(in->kr, state, now_ms,
-                         (int64_t)in->cfg->state_ttl_s * 1000, &st);
+                         (int64_t)in->cfg->state_ttl_s * 1000, st);
     if (rc == HS_ERR_EXPIRED)
         return refuse(out, 400, "expired_state", "This sign-in expired",
                       "This sign-in took too long and expired. Start again "
@@ -251,95 +270,224 @@ unsigned ingress_callback_accept(const struct ingress *in,
     if (rc != HS_OK)
         return not_ours(out, "forged_state");
     copy_bounded(out->handshake_id, sizeof(out->handshake_id),
-                 st.handshake_id);
-    ingress_provider_display(st.provider, pname, sizeof(pname));
-    if (strcmp(st.provider, prov->name) != 0) {
-        status = refuse(out, 400, "wrong_provider",
+                 st->handshake_id);
+    if (strcmp(st->provider, prov->name) != 0 ||
+        /* RFC 9207: when the provider names itself, it must be the one
+         * the state was issued for (mix-up defence, SECURITY 8). */
+        (iss && prov->issuer[0] && strcmp(iss, prov->issuer) != 0)) {
+        status = refuse(out, 400,
+                        strcmp(st->provider, prov->name) != 0
+                            ? "wrong_provider"
+                            : "wrong_issuer",
                         "This sign-in cannot be completed",
                         "This answer came back from a different provider "
                         "than the one the sign-in went to. Start again from "
                         "your editor.");
-        goto out;
+    } else if (ingress_binding_get(cookies, in->https, bind, sizeof(bind)) !=
+               HS_OK) {
+        status = unbound(out);
+    } else {
+        hs_sha256(bind, strlen(bind), bh);
+        if (!hs_memeq(bh, st->binding, sizeof(bh)))
+            status = unbound(out);
     }
-    /* RFC 9207: when the provider names itself, it must be the one the
-     * state was issued for (mix-up defence, SECURITY 8). */
-    if (iss && prov->issuer[0] && strcmp(iss, prov->issuer) != 0) {
-        status = refuse(out, 400, "wrong_issuer",
-                        "This sign-in cannot be completed",
-                        "This answer came back from a different provider "
-                        "than the one the sign-in went to. Start again from "
-                        "your editor.");
-        goto out;
-    }
-    if (ingress_binding_get(cookies, in->https, bind, sizeof(bind)) !=
-        HS_OK) {
-        status = refuse(out, 400, "unbound_state",
-                        "This sign-in cannot be completed",
-                        "This sign-in was started in another browser. "
-                        "Finish it in the browser where it began, or start "
-                        "again from your editor.");
-        goto out;
-    }
-    hs_sha256(bind, strlen(bind), bh);
-    if (!hs_memeq(bh, st.binding, sizeof(bh))) {
-        status = refuse(out, 400, "unbound_state",
-                        "This sign-in cannot be completed",
-                        "This sign-in was started in another browser. "
-                        "Finish it in the browser where it began, or start "
-                        "again from your editor.");
-        goto out;
-    }
-    {
-        /* Held: nothing goes to hs.callbacks unrecorded. */
-        struct hs_audit_step s = {
-            .action = "callback.received", .outcome = "ok",
-            .reason = error ? "provider_error" : "code",
-            .handshake_id = st.handshake_id, .provider = prov->name};
-
-        rc = ingress_audit_hold(in, conn, &s);
-        unrecorded = rc == HS_ERR_UNRECORDED;
-    }
-    if (rc == HS_OK)
-        rc = emit(in, route, &st, code, error, edesc, iss, now_ms);
-    if (rc != HS_OK) {
-        /* "Nothing was connected" too: the integration suite and people
-         * reading the page both look for it. */
-        snprintf(text, sizeof(text),
-                 "We could not record the answer from %s. Nothing was lost "
-                 "on your side: start again from your editor. Nothing was "
-                 "connected.",
-                 pname);
-        status = refuse(out, 503,
-                        unrecorded ? "audit_unavailable" : "emit_failed",
-                        "Temporarily unavailable", text);
-        goto out;
-    }
-    out->status = status = 302;
-    snprintf(out->location, sizeof(out->location), "/web/handshake/%s",
-             st.handshake_id);
-out:
-    hs_wipe(&st, sizeof(st));
     hs_wipe(bind, sizeof(bind));
+    if (status)
+        hs_wipe(st, sizeof(*st));
     return status;
+}
+
+/* The answer, once the job ended with rc. */
+static void job_answer(struct callback_job *j, enum hs_err rc)
+{
+    char text[300];
+
+    if (rc == HS_OK) {
+        j->res.status = 302;
+        snprintf(j->res.location, sizeof(j->res.location),
+                 "/web/handshake/%s", j->res.handshake_id);
+        return;
+    }
+    /* "Nothing was connected" too: the integration suite and people
+     * reading the page both look for it. */
+    snprintf(text, sizeof(text),
+             "We could not record the answer from %s. Nothing was lost on "
+             "your side: start again from your editor. Nothing was "
+             "connected.",
+             j->pname);
+    (void)refuse(&j->res, 503,
+                 rc == HS_ERR_UNRECORDED ? "audit_unavailable"
+                                         : "emit_failed",
+                 "Temporarily unavailable", text);
+}
+
+static void job_end(struct callback_job *j, enum hs_err rc)
+{
+    struct MHD_Connection *conn = j->conn;
+
+    job_answer(j, rc);
+    if (j->ev.data) {
+        hs_wipe(j->ev.data, j->ev.size);
+        msgpack_sbuffer_destroy(&j->ev);
+    }
+    if (conn) {
+        /* The handler answers once resumed (and may free j at once). */
+        atomic_fetch_sub(&in_flight, 1);
+        MHD_resume_connection(conn);
+        return;
+    }
+    pthread_mutex_lock(&j->lock);
+    j->done = 1;
+    pthread_cond_signal(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+}
+
+static void event_reported(void *arg, enum hs_err rc)
+{
+    job_end(arg, rc == HS_OK ? HS_OK : HS_ERR_TRANSIENT);
+}
+
+/* Held: nothing goes to hs.callbacks unrecorded. */
+static void audit_reported(void *arg, enum hs_err rc)
+{
+    struct callback_job *j = arg;
+    char topic[128];
+
+    if (rc == HS_OK) {
+        rc = hs_config_topic(j->in->cfg, HS_TOPIC_CALLBACKS, topic,
+                             sizeof(topic))
+                 ? hs_kafka_produce_then(j->in->producer, topic,
+                                         j->res.handshake_id,
+                                         strlen(j->res.handshake_id),
+                                         j->ev.data, j->ev.size,
+                                         event_reported, j)
+                 : HS_ERR_CONFIG;
+        if (rc == HS_OK)
+            return;
+        rc = HS_ERR_TRANSIENT; /* emit_failed */
+    }
+    job_end(j, rc);
+}
+
+/* Checks the callback; when it passes, a new job in *job (not started),
+ * 0 returned. Otherwise out is the answer. */
+static unsigned job_new(const struct ingress *in, const char *provider,
+                        const char *route, const struct ingress_param *p,
+                        size_t n, const char *cookies, int64_t now_ms,
+                        struct ingress_callback_result *out,
+                        struct callback_job **job)
+{
+    struct callback_job *j;
+    struct hs_state st;
+    unsigned status = check(in, provider, route, p, n, cookies, now_ms, &st,
+                            out);
+    enum hs_err rc;
+
+    *job = NULL;
+    if (status)
+        return status;
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        hs_wipe(&st, sizeof(st));
+        return refuse(out, 503, "emit_failed", "Temporarily unavailable",
+                      "We could not record this answer. Start again from "
+                      "your editor.");
+    }
+    j->in = in;
+    j->res = *out;
+    ingress_provider_display(st.provider, j->pname, sizeof(j->pname));
+    msgpack_sbuffer_init(&j->ev);
+    rc = build_event(in, route, &st, ingress_param_get(p, n, "code"),
+                     ingress_param_get(p, n, "error"),
+                     ingress_param_get(p, n, "error_description"),
+                     ingress_param_get(p, n, "iss"), now_ms, &j->ev);
+    hs_wipe(&st, sizeof(st));
+    j->step = (struct hs_audit_step){
+        .action = "callback.received", .outcome = "ok",
+        .reason = ingress_param_get(p, n, "error") ? "provider_error"
+                                                   : "code",
+        .handshake_id = j->res.handshake_id, .provider = provider};
+    if (rc != HS_OK) {
+        job_answer(j, HS_ERR_TRANSIENT);
+        msgpack_sbuffer_destroy(&j->ev);
+        *out = j->res;
+        free(j);
+        return out->status;
+    }
+    *job = j;
+    return 0;
+}
+
+unsigned ingress_callback_accept(const struct ingress *in,
+                                 struct MHD_Connection *conn,
+                                 const char *provider, const char *route,
+                                 const struct ingress_param *p, size_t n,
+                                 const char *cookies, int64_t now_ms,
+                                 struct ingress_callback_result *out)
+{
+    struct callback_job *j;
+    unsigned status = job_new(in, provider, route, p, n, cookies, now_ms,
+                              out, &j);
+
+    if (status)
+        return status;
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    ingress_audit_hold_then(in, conn, &j->step, audit_reported, j);
+    pthread_mutex_lock(&j->lock);
+    while (!j->done)
+        pthread_cond_wait(&j->cond, &j->lock);
+    pthread_mutex_unlock(&j->lock);
+    pthread_cond_destroy(&j->cond);
+    pthread_mutex_destroy(&j->lock);
+    *out = j->res;
+    free(j);
+    return out->status;
+}
+
+void ingress_callback_drain(int timeout_ms)
+{
+    int64_t until = hs_now_ms() + timeout_ms;
+
+    while (atomic_load(&in_flight) > 0 && hs_now_ms() < until) {
+        struct timespec ts = {0, 10 * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
 }
 
 enum MHD_Result ingress_callback(const struct ingress *in,
                                  struct MHD_Connection *conn,
                                  struct ingress_req *r, const char *provider)
 {
-    struct ingress_callback_result *res = calloc(1, sizeof(*res));
+    struct ingress_callback_result *res;
+    struct callback_job *j = r->callback;
     enum MHD_Result ret;
     int routed;
 
-    if (!res)
-        return MHD_NO;
-    if (r->too_many_params)
-        (void)malformed(res, "too_many_params");
-    else
-        (void)ingress_callback_accept(in, conn, provider, r->route,
-                                      r->params, r->nparams,
-                                      ingress_req_cookies(conn), hs_now_ms(),
-                                      res);
+    if (j) { /* resumed: the job ended */
+        r->callback = NULL;
+        res = &j->res;
+    } else {
+        res = calloc(1, sizeof(*res));
+        if (!res)
+            return MHD_NO;
+        if (r->too_many_params)
+            (void)malformed(res, "too_many_params");
+        else if (job_new(in, provider, r->route, r->params, r->nparams,
+                         ingress_req_cookies(conn), hs_now_ms(), res,
+                         &j) == 0) {
+            /* Answered once resumed, after both acknowledgements: the
+             * thread serves other connections meanwhile. */
+            free(res);
+            j->conn = conn;
+            r->callback = j;
+            atomic_fetch_add(&in_flight, 1);
+            MHD_suspend_connection(conn);
+            ingress_audit_hold_then(in, conn, &j->step, audit_reported, j);
+            return MHD_YES;
+        }
+    }
     routed = res->status == 302 && res->reason &&
              strcmp(res->reason, "routed") == 0;
     /* callback.received was recorded before the emit (and an unrecorded
@@ -390,6 +538,9 @@ enum MHD_Result ingress_callback(const struct ingress *in,
                HS_KV_STR("request_id", r->request_id));
         ret = ingress_respond_page(conn, r, &res->page);
     }
-    free(res);
+    if (j)
+        free(j); /* res is in it */
+    else
+        free(res);
     return ret;
 }

@@ -32,7 +32,7 @@ struct ingress_callback_result {
  * request repeats: ingress_redirect_uri) with query p[0..n-1] and the raw
  * Cookie header (may be NULL), at now_ms. Returns out->status: 302 after
  * callback.received was recorded (ingress_audit_hold on conn, which only
- * an auditor reads) and hs_kafka_produce_acked() on in->producer said
+ * an auditor reads) and hs_kafka_produce_then() on in->producer said
  * HS_OK; 400 for a malformed query, a missing, forged, expired,
  * wrong-provider, unbound or foreign-environment state (nothing
  * produced); 404 for an unknown provider; 503 when Kafka did not
@@ -45,9 +45,17 @@ unsigned ingress_callback_accept(const struct ingress *in,
                                  const char *cookies, int64_t now_ms,
                                  struct ingress_callback_result *out);
 
-/* The route: ingress_callback_accept() on the request, logged, answered. */
+/* The route: ingress_callback_accept() on the request, logged, answered;
+ * but without holding a thread: an accepted callback's connection is
+ * suspended while its record and event are acknowledged (r->callback),
+ * and answered when libmicrohttpd calls this again once resumed. */
 enum MHD_Result ingress_callback(const struct ingress *in,
                                  struct MHD_Connection *conn,
                                  struct ingress_req *r, const char *provider);
+
+/* Waits until no callback is suspended, at most timeout_ms (every one is
+ * answered within HS_KAFKA_TIMEOUT_MS and a margin): before the daemon
+ * stops, as libmicrohttpd must not stop with suspended connections. */
+void ingress_callback_drain(int timeout_ms);
 
 #endif

@@ -97,32 +97,56 @@ static struct MHD_Response *from_text(char *text)
     return resp;
 }
 
-/* Records s with the request's client IP and User-Agent. */
-static enum hs_err audit(const struct ingress *in, struct MHD_Connection *conn,
-                         struct hs_audit_step *s, int held)
+/* Adds the request's client IP (into ip) and User-Agent to s. */
+static void audit_client(struct MHD_Connection *conn, struct hs_audit_step *s,
+                         char ip[INET6_ADDRSTRLEN])
 {
     const union MHD_ConnectionInfo *ci;
-    char ip[INET6_ADDRSTRLEN] = "";
 
-    if (!in->audit)
-        return HS_OK;
+    ip[0] = '\0';
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
 
         if (sa->sa_family == AF_INET)
             inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-                      ip, sizeof(ip));
+                      ip, INET6_ADDRSTRLEN);
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6,
                       &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,
-                      sizeof(ip));
+                      INET6_ADDRSTRLEN);
     }
     s->client_ip = ip;
     s->user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                 "User-Agent");
+}
+
+/* Records s with the request's client IP and User-Agent. */
+static enum hs_err audit(const struct ingress *in, struct MHD_Connection *conn,
+                         struct hs_audit_step *s, int held)
+{
+    char ip[INET6_ADDRSTRLEN];
+
+    if (!in->audit)
+        return HS_OK;
+    audit_client(conn, s, ip);
     /* Failures are logged by hs_audit_emit/hold, the event kept. */
     return held ? hs_audit_hold(in->audit, s) : hs_audit_emit(in->audit, s);
+}
+
+void ingress_audit_hold_then(const struct ingress *in,
+                             struct MHD_Connection *conn,
+                             struct hs_audit_step *s, hs_kafka_done_fn done,
+                             void *arg)
+{
+    char ip[INET6_ADDRSTRLEN];
+
+    if (!in->audit) {
+        done(arg, HS_OK);
+        return;
+    }
+    audit_client(conn, s, ip);
+    hs_audit_hold_then(in->audit, s, done, arg);
 }
 
 void ingress_audit(const struct ingress *in, struct MHD_Connection *conn,
@@ -883,6 +907,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
            HS_KV_INT("ms", hs_now_ms() - r->start_ms),
            HS_KV_STR("request_id", r->request_id),
            HS_KV_INT("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+    free(r->callback); /* only if never resumed into its handler */
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
     if (r->body) {
@@ -1013,6 +1038,7 @@ void ingress_http_stop(struct ingress *in)
         return;
     MHD_quiesce_daemon(in->daemon); /* closes the listening socket */
     ingress_waits_stop(in->waits);  /* long polls answer "pending" */
+    ingress_callback_drain(in->cfg->kafka_timeout_ms + 5000);
     MHD_stop_daemon(in->daemon);    /* waits for the worker threads */
     in->daemon = NULL;
 }

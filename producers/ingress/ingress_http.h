@@ -67,6 +67,8 @@ struct ingress {
     struct MHD_Daemon *daemon;
 };
 
+struct callback_job;
+
 struct ingress_req {
     char request_id[24];
     char method[8];                 /* for the access log; "OTHER" */
@@ -88,6 +90,8 @@ struct ingress_req {
     size_t nparams;
     int too_many_params;
     char *set_cookie[2];            /* extra Set-Cookie values, owned */
+    struct callback_job *callback;  /* callback: suspended until its
+                                       acknowledgements (ingress_callback) */
     int64_t wait_until_ms;          /* long poll: 0 until it starts */
     struct ingress_waiter waiter;   /* long poll: parked under its key */
 };
@@ -202,6 +206,14 @@ void ingress_audit(const struct ingress *in, struct MHD_Connection *conn,
 enum hs_err ingress_audit_hold(const struct ingress *in,
                                struct MHD_Connection *conn,
                                struct hs_audit_step *s) HS_MUST_CHECK;
+
+/* ingress_audit_hold() without waiting (hs_audit_hold_then): done(arg, rc)
+ * is called exactly once, maybe before this returns. s is read only
+ * before this returns. */
+void ingress_audit_hold_then(const struct ingress *in,
+                             struct MHD_Connection *conn,
+                             struct hs_audit_step *s, hs_kafka_done_fn done,
+                             void *arg);
 
 /* Ends the open transaction on pg: holds s (NULL: nothing to record) and
  * commits, or rolls back when the record was not acknowledged

@@ -4,7 +4,9 @@
  *
  * hs_kafka_produce_acked() checks its topic, key length and key against
  * the expect_* values the test queued and returns the hs_err queued with
- * will_return(); a call the test did not script fails it. The last value
+ * will_return(); a call the test did not script fails it.
+ * hs_kafka_produce_then() does the same and hands that result to its
+ * done function before it returns. The last value
  * produced is kept (fake_kafka_last) so a test can decode it.
  * hs_kafka_producer_ping() returns the int queued with will_return().
  */

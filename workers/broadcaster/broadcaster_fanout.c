@@ -84,103 +84,156 @@ static enum hs_err me_message(struct hs_worker *w, const struct hs_event *src,
     return hs_event_encode(me, sb);
 }
 
-enum hs_err broadcaster_handle(struct hs_worker *w,
-                               const struct hs_kafka_msg *m, char *reason,
-                               size_t reasonlen)
+/* One hs.tokens event of a batch. */
+struct fanout {
+    struct hs_event ev;
+    char *pt;         /* the boxes' plaintext (wiped, freed) */
+    PGresult *agents; /* id, public_key */
+    int sent;
+};
+
+/* Decodes m, opens its token and finds the user's agents. */
+static enum hs_err prepare(struct hs_worker *w, const struct hs_kafka_msg *m,
+                           struct fanout *f, char *reason, size_t reasonlen)
 {
-    struct hs_event *ev = calloc(1, sizeof(*ev));
-    struct hs_event *me = calloc(1, sizeof(*me));
-    PGresult *res = NULL;
-    char *pt = NULL, topic[128];
-    msgpack_sbuffer sb;
-    enum hs_err rc = HS_ERR_NOMEM;
-    int sent = 0;
+    enum hs_err rc;
+    const char *p[1];
 
-    msgpack_sbuffer_init(&sb);
-    if (!ev || !me)
-        goto out;
-    if (hs_event_decode(m->val, m->vallen, ev) != HS_OK ||
-        ev->type == HS_EV_CALLBACK_RECEIVED || ev->type == HS_EV_AUDIT ||
-        ev->box_len > 0) {
+    if (hs_event_decode(m->val, m->vallen, &f->ev) != HS_OK ||
+        f->ev.type == HS_EV_CALLBACK_RECEIVED || f->ev.type == HS_EV_AUDIT ||
+        f->ev.box_len > 0) {
         snprintf(reason, reasonlen, "undecodable_event");
-        rc = HS_ERR_DECODE;
-        goto out;
+        return HS_ERR_DECODE;
     }
-    pt = box_plaintext(w, ev, &rc);
-    if (!pt) {
+    f->pt = box_plaintext(w, &f->ev, &rc);
+    if (!f->pt) {
         snprintf(reason, reasonlen, "unreadable_sealed_token");
-        goto out;
+        return rc;
     }
-    {
-        const char *p[1] = {ev->user_id};
+    p[0] = f->ev.user_id;
+    return hs_pg_query(w->pg, "SELECT id, public_key FROM agents WHERE "
+                              "user_id = $1 ORDER BY id",
+                       1, p, &f->agents); /* failure: transient, retried */
+}
 
-        rc = hs_pg_query(w->pg, "SELECT id, public_key FROM agents WHERE "
-                                "user_id = $1 ORDER BY id", 1, p, &res);
-    }
-    if (rc != HS_OK)
-        goto out; /* transient: retried */
-    {
-        /* Held: nothing is delivered unless recorded (a failed delivery
-         * after this is retried, so the record may come twice). */
-        struct hs_audit_step s = {
-            .action = "broadcast.sent", .outcome = "ok",
-            .reason = hs_event_type_name(ev->type),
-            .handshake_id = ev->handshake_id, .user_id = ev->user_id,
-            .provider = ev->provider};
+/* Queues f's hs.me messages, one per agent. */
+static enum hs_err fan_out(struct hs_worker *w, struct fanout *f,
+                           const char *topic, struct hs_event *me,
+                           msgpack_sbuffer *sb)
+{
+    const struct hs_event *ev = &f->ev;
 
-        rc = hs_worker_audit_hold(w, &s);
-        if (rc != HS_OK)
-            goto out; /* transient: retried */
-    }
-    hs_config_topic(w->cfg, HS_TOPIC_ME, topic, sizeof(topic));
-    for (int i = 0; i < PQntuples(res); i++) {
-        rc = me_message(w, ev, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-                        pt, me, &sb);
+    for (int i = 0; i < PQntuples(f->agents); i++) {
+        enum hs_err rc = me_message(w, ev, PQgetvalue(f->agents, i, 0),
+                                    PQgetvalue(f->agents, i, 1), f->pt, me,
+                                    sb);
+
         hs_event_wipe(me);
         if (rc == HS_ERR_INVALID) { /* a malformed stored key: skip it */
             hs_log(HS_LOG_WARN, "broadcast.bad_agent_key",
-                   HS_KV_STR("agent_id", PQgetvalue(res, i, 0)));
+                   HS_KV_STR("agent_id", PQgetvalue(f->agents, i, 0)));
             continue;
         }
         if (rc == HS_OK)
             rc = hs_kafka_produce(w->producer, topic, ev->user_id,
-                                  strlen(ev->user_id), sb.data, sb.size);
+                                  strlen(ev->user_id), sb->data, sb->size);
         if (rc != HS_OK)
-            goto out;
-        sent++;
+            return rc;
+        f->sent++;
     }
-    rc = hs_kafka_flush(w->producer, w->cfg->kafka_timeout_ms);
-    if (rc == HS_OK) {
-        char labels[64];
+    return HS_OK;
+}
 
-        hs_metrics_family("hs_broadcasts_total", HS_COUNTER,
-                          "Events fanned out, by type");
-        hs_metrics_family("hs_me_messages_total", HS_COUNTER,
-                          "Messages sent to agents on hs.me");
-        hs_metrics_add("hs_broadcasts_total",
-                       hs_metrics_labels(labels, sizeof(labels), "type",
-                                         hs_event_type_name(ev->type), NULL,
-                                         NULL),
-                       1);
-        hs_metrics_add("hs_me_messages_total", "", sent);
+static void sent(const struct fanout *f)
+{
+    char labels[64];
+    const char *type = hs_event_type_name(f->ev.type);
+
+    hs_metrics_family("hs_broadcasts_total", HS_COUNTER,
+                      "Events fanned out, by type");
+    hs_metrics_family("hs_me_messages_total", HS_COUNTER,
+                      "Messages sent to agents on hs.me");
+    hs_metrics_add("hs_broadcasts_total",
+                   hs_metrics_labels(labels, sizeof(labels), "type", type,
+                                     NULL, NULL),
+                   1);
+    hs_metrics_add("hs_me_messages_total", "", f->sent);
+    hs_log(HS_LOG_INFO, "broadcast.sent", HS_KV_STR("type", type),
+           HS_KV_STR("user_id", f->ev.user_id),
+           HS_KV_STR("provider", f->ev.provider),
+           HS_KV_INT("agents", f->sent));
+}
+
+void broadcaster_handle_batch(struct hs_worker *w,
+                              struct hs_kafka_msg *const *m, size_t n,
+                              enum hs_err *rcs,
+                              char (*reasons)[HS_WORKER_REASON])
+{
+    struct fanout *f = calloc(n, sizeof(*f));
+    struct hs_event *me = calloc(1, sizeof(*me));
+    struct hs_audit_step steps[HS_WORKER_BATCH];
+    enum hs_err held[HS_WORKER_BATCH];
+    size_t which[HS_WORKER_BATCH], k = 0, queued = 0;
+    char topic[128];
+    msgpack_sbuffer sb;
+
+    msgpack_sbuffer_init(&sb);
+    if (!f || !me) {
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = HS_ERR_NOMEM;
+        goto out;
     }
-    if (rc == HS_OK)
-        hs_log(HS_LOG_INFO, "broadcast.sent",
-               HS_KV_STR("type", hs_event_type_name(ev->type)),
-               HS_KV_STR("user_id", ev->user_id),
-               HS_KV_STR("provider", ev->provider), HS_KV_INT("agents", sent));
+    for (size_t i = 0; i < n; i++) {
+        rcs[i] = prepare(w, m[i], &f[i], reasons[i], HS_WORKER_REASON);
+        if (rcs[i] != HS_OK)
+            continue;
+        steps[k] = (struct hs_audit_step){
+            .action = "broadcast.sent", .outcome = "ok",
+            .reason = hs_event_type_name(f[i].ev.type),
+            .handshake_id = f[i].ev.handshake_id,
+            .user_id = f[i].ev.user_id, .provider = f[i].ev.provider};
+        held[k] = HS_OK;
+        which[k++] = i;
+    }
+    /* Held: nothing is delivered unless recorded (a failed delivery after
+     * this is retried, so the record may come twice). One wait for all. */
+    if (w->audit)
+        hs_audit_hold_all(w->audit, steps, k, held);
+    hs_config_topic(w->cfg, HS_TOPIC_ME, topic, sizeof(topic));
+    for (size_t j = 0; j < k; j++) {
+        size_t i = which[j];
+
+        rcs[i] = held[j] != HS_OK ? held[j]
+                                  : fan_out(w, &f[i], topic, me, &sb);
+        queued += f[i].sent > 0;
+    }
+    if (queued) {
+        /* One acknowledgement wait for every message of the batch; a
+         * failure retries each fan-out (agents see at most a duplicate,
+         * never a gap). */
+        enum hs_err rc = hs_kafka_flush(w->producer, w->cfg->kafka_timeout_ms);
+
+        for (size_t j = 0; j < k; j++)
+            if (rcs[which[j]] == HS_OK && rc != HS_OK)
+                rcs[which[j]] = rc;
+    }
+    for (size_t j = 0; j < k; j++)
+        if (rcs[which[j]] == HS_OK)
+            sent(&f[which[j]]);
 out:
-    if (rc != HS_OK && hs_err_is_retriable(rc) == 0 && !reason[0])
-        snprintf(reason, reasonlen, "%s", hs_strerror(rc));
-    if (pt) {
-        hs_wipe(pt, strlen(pt));
-        free(pt);
+    for (size_t i = 0; f && i < n; i++) {
+        if (rcs[i] != HS_OK && !hs_err_is_retriable(rcs[i]) &&
+            !reasons[i][0])
+            snprintf(reasons[i], HS_WORKER_REASON, "%s",
+                     hs_strerror(rcs[i]));
+        if (f[i].pt) {
+            hs_wipe(f[i].pt, strlen(f[i].pt));
+            free(f[i].pt);
+        }
+        PQclear(f[i].agents);
+        hs_event_wipe(&f[i].ev);
     }
-    PQclear(res);
     msgpack_sbuffer_destroy(&sb);
-    if (ev)
-        hs_event_wipe(ev);
-    free(ev);
+    free(f);
     free(me);
-    return rc;
 }

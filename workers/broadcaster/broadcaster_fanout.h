@@ -12,8 +12,11 @@
 
 #include "hs_worker.h"
 
-enum hs_err broadcaster_handle(struct hs_worker *w,
-                               const struct hs_kafka_msg *m, char *reason,
-                               size_t reasonlen);
+/* A batch (hs_worker_def.handle_batch): each event's record is held and
+ * its messages queued, then one flush acknowledges them all. */
+void broadcaster_handle_batch(struct hs_worker *w,
+                              struct hs_kafka_msg *const *m, size_t n,
+                              enum hs_err *rcs,
+                              char (*reasons)[HS_WORKER_REASON]);
 
 #endif

@@ -11,7 +11,7 @@ int main(int argc, char **argv)
         .svc = "hs-broadcaster",
         .group = "hs-broadcaster",
         .topic = HS_TOPIC_TOKENS,
-        .handle = broadcaster_handle,
+        .handle_batch = broadcaster_handle_batch,
     };
 
     return hs_worker_main(argc, argv, &def);
