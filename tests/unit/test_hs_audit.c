@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "hs_audit.h"
 
@@ -126,12 +127,60 @@ static void test_public_keys_parse(void **st)
     }
 }
 
+static void count_down(void *arg, enum hs_err rc)
+{
+    int *calls = arg;
+
+    assert_int_equal(rc, HS_ERR_UNRECORDED);
+    (*calls)++;
+}
+
+/* Held records that Kafka does not take: every one answers
+ * HS_ERR_UNRECORDED, once, within the Kafka time-out and its margin. */
+static void test_held_records_without_kafka_are_unrecorded(void **st)
+{
+    struct hs_keyring *kr = ring("k1:" K1);
+    struct hs_config cfg;
+    struct hs_kafka_producer *p = NULL;
+    struct hs_auditor *a = NULL;
+    struct hs_audit_step steps[3] = {
+        {.action = "broadcast.sent", .outcome = "ok", .handshake_id = "h1"},
+        {.action = "broadcast.sent", .outcome = "ok", .handshake_id = "h2"},
+        {.action = "broadcast.sent", .outcome = "ok", .handshake_id = "h3"}};
+    enum hs_err rcs[3] = {HS_OK, HS_OK, HS_OK};
+    char err[256];
+    time_t t0;
+    int calls = 0;
+    (void)st;
+
+    memset(&cfg, 0, sizeof(cfg));
+    snprintf(cfg.env, sizeof(cfg.env), "dev");
+    snprintf(cfg.brokers, sizeof(cfg.brokers), "127.0.0.1:1");
+    cfg.kafka_timeout_ms = 1000;
+    assert_int_equal(hs_kafka_producer_new(&cfg, &p, err, sizeof(err)),
+                     HS_OK);
+    assert_int_equal(hs_auditor_new(&cfg, kr, "hs-test", p, &a), HS_OK);
+    t0 = time(NULL);
+    hs_audit_hold_all(a, steps, 3, rcs);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rcs[i], HS_ERR_UNRECORDED);
+    assert_true(time(NULL) - t0 <= 4);
+    /* Records are kept now: the next one waits its turn (and fails, its
+     * time-out bounded), its function called before the return. */
+    hs_audit_hold_then(a, &steps[0], count_down, &calls);
+    assert_int_equal(calls, 1);
+    hs_auditor_free(a);
+    hs_kafka_producer_free(p);
+    hs_keyring_free(kr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signed_event_verifies_after_a_round_trip),
         cmocka_unit_test(test_unsigned_or_changed_events_fail),
         cmocka_unit_test(test_public_keys_parse),
+        cmocka_unit_test(test_held_records_without_kafka_are_unrecorded),
     };
 
     if (hs_crypto_init() != 0)

@@ -194,6 +194,82 @@ static void test_produce_acked_unreachable_fails_within_timeout(void **st)
     hs_kafka_producer_free(p);
 }
 
+struct reports {
+    pthread_mutex_t lock;
+    int n, ok, failed;
+};
+
+static void reported(void *arg, enum hs_err rc)
+{
+    struct reports *r = arg;
+
+    pthread_mutex_lock(&r->lock);
+    r->n++;
+    if (rc == HS_OK)
+        r->ok++;
+    else
+        r->failed++;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Waits (bounded) until want reports came; returns how many came. */
+static int reports_wait(struct reports *r, int want, int64_t ms)
+{
+    int64_t end = mono_ms() + ms;
+    int n;
+
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        n = r->n;
+        pthread_mutex_unlock(&r->lock);
+        if (n >= want || mono_ms() > end)
+            return n;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void test_produce_then_reports_each_message_once(void **st)
+{
+    struct hs_config cfg;
+    struct hs_kafka_producer *p;
+    struct reports r = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+
+    (void)st;
+    topic_create(&shared, "t.then", 3);
+    cfg_for(&cfg, &shared, 5000);
+    p = producer_for(&cfg);
+    for (int i = 0; i < 50; i++) {
+        char key[8];
+
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(hs_kafka_produce_then(p, "t.then", key, strlen(key),
+                                               "v", 1, reported, &r),
+                         HS_OK);
+    }
+    assert_int_equal(reports_wait(&r, 50, 10000), 50);
+    assert_int_equal(r.ok, 50);
+    /* No second report for any of them. */
+    assert_int_equal(reports_wait(&r, 51, 300), 50);
+    hs_kafka_producer_free(p);
+
+    /* Unreachable: one failure report each, within the time-out. */
+    memset(&r, 0, sizeof(r));
+    pthread_mutex_init(&r.lock, NULL);
+    cfg_for(&cfg, NULL, 1000);
+    snprintf(cfg.brokers, sizeof(cfg.brokers), "127.0.0.1:1");
+    p = producer_for(&cfg);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(hs_kafka_produce_then(p, "t.none", "k", 1, "v", 1,
+                                               reported, &r),
+                         HS_OK);
+    assert_int_equal(reports_wait(&r, 3, 1000 + 1500 + 1000), 3);
+    assert_int_equal(r.failed, 3);
+    hs_kafka_producer_free(p);
+    assert_int_equal(r.n, 3);
+    pthread_mutex_destroy(&r.lock);
+}
+
 static void test_ping_answers_on_live_cluster(void **st)
 {
     struct hs_config cfg;
@@ -429,6 +505,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_produce_acked_is_consumed_intact),
         cmocka_unit_test(test_produce_acked_unreachable_fails_within_timeout),
+        cmocka_unit_test(test_produce_then_reports_each_message_once),
         cmocka_unit_test(test_ping_answers_on_live_cluster),
         cmocka_unit_test(test_message_not_done_is_redelivered_done_is_not),
         cmocka_unit_test(test_bad_kafka_opts_are_config_errors),
