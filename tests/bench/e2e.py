@@ -52,6 +52,7 @@ import argparse
 import base64
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import subprocess
@@ -142,16 +143,19 @@ class Tap:
 
 
 def probe_hop(stack, n, gap_ms):
-    """Latencies (ms) of n bare produce -> read round trips on hs.me."""
+    """Latencies (ms) of n bare produce -> read round trips on hs.me, and
+    how long each produce + flush call took (the producer's ack wait)."""
     r = subprocess.run([os.path.join(stack.bindir, "hs-bench-tap"),
                         "--probe", str(n), "--gap-ms", str(gap_ms)],
                        env=stack.env, capture_output=True, timeout=120)
     lat = [float(l.split()[2]) for l in r.stdout.decode().splitlines()
            if l.startswith("probe ")]
+    calls = [float(l.split()[2]) for l in r.stdout.decode().splitlines()
+             if l.startswith("call ")]
     if r.returncode != 0 or len(lat) != n:
         raise BenchError("hs-bench-tap --probe: %d of %d back (%s)" % (
             len(lat), n, r.stderr.decode()[-300:]))
-    return lat
+    return lat, calls
 
 
 # ---- users, preparing and firing --------------------------------------------
@@ -372,7 +376,8 @@ def topic_times(stack, base):
 
 def breakdown(stack, lat):
     """Where the time of the handshakes of lat went: ({stage: median ms},
-    {stage: mean ms over the slowest 1 %})."""
+    {stage: mean ms over the slowest 1 %}, [(latency, (ms of each stage),
+    hid, send ms)])."""
     ts = {}
     hids = [x[2] for x in lat]
     for i in range(0, len(hids), 2000):
@@ -391,16 +396,24 @@ def breakdown(stack, lat):
             c, f = ts[h]
             each.append((recv - send, (cbs[h] - send, c - cbs[h], f - c,
                                        toks[h] - f, me_ts - toks[h],
-                                       recv - me_ts)))
+                                       recv - me_ts), h, send))
     if not each:
-        return {}, {}
+        return {}, {}, []
     med = {k: benchlib.pct([e[1][i] for e in each], 50)
            for i, k in enumerate(STAGES)}
     each.sort()
     tail = each[len(each) * 99 // 100:]
     slow = {k: sum(e[1][i] for e in tail) / len(tail)
             for i, k in enumerate(STAGES)}
-    return med, slow
+    return med, slow, each
+
+
+def dump(path, workers, phase, each):
+    with open(path, "a") as f:
+        for e in each:
+            f.write(json.dumps({"workers": workers, "phase": phase,
+                                "id": e[2], "sent": e[3], "ms": e[0],
+                                "stages": dict(zip(STAGES, e[1]))}) + "\n")
 
 
 def check_store(stack, hids, base_requests):
@@ -442,14 +455,14 @@ def run_stack(bindir, workers, q):
         arrivals(tap, sent, "warm-up", timeout=120)
         fired += [s[1] for s in sent]
 
-        hop = probe_hop(stack, q["probe"], 10)
+        hop, flush = probe_hop(stack, q["probe"], 10)
 
         # Peak.
         t0 = time.time()
         items = prepare(stack, users, q["peak"], q["prep_threads"])
         prep_rate = len(items) / (time.time() - t0)
         sent, refused_peak = fire(stack, items, FIRE_THREADS)
-        lat = arrivals(tap, sent, "peak")
+        lat = peak_all = arrivals(tap, sent, "peak")
         fired += [s[1] for s in sent]
         first = min(s[0] for s in sent)
         accept = len(sent) / ((max(s[2] for s in sent) - first) / 1000.0)
@@ -476,7 +489,18 @@ def run_stack(bindir, workers, q):
         offered = (len(sends) - 1) / ((max(sends) - min(sends)) / 1000.0)
         sustained = (len(recvs) - 1) / ((max(recvs) - min(recvs)) / 1000.0)
         late = [s[3] for s in sent]
-        split, tail = breakdown(stack, lat)
+        split, tail, each = breakdown(stack, lat)
+        each_peak = breakdown(stack, peak_all)[2]
+        if q.get("dump"):
+            dump(q["dump"], workers, "fixed", each)
+            dump(q["dump"], workers, "peak", each_peak)
+        # Under the burst the exchange always has work: the time between
+        # two claims, times the workers, is what one handshake costs one.
+        claims = sorted(e[3] + e[1][0] + e[1][1] for e in each_peak)
+        claims = claims[len(claims) // 10:len(claims) * 9 // 10]
+        service = workers * benchlib.pct(
+            [b - a for a, b in zip(claims, claims[1:])], 50) if len(
+                claims) > 2 else None
         checked = check_store(stack, fired, base_requests)
         time.sleep(1)  # a repeated message would be on its way
         with tap.lock:
@@ -493,7 +517,8 @@ def run_stack(bindir, workers, q):
                              stack.log_path)
         ok = True
         return {
-            "workers": workers, "hop": hop, "peak": peak, "accept": accept,
+            "workers": workers, "hop": hop, "flush": flush,
+            "service": service, "peak": peak, "accept": accept,
             "rate": rate, "n": len(lat), "lat": ms, "offered": offered,
             "sustained": sustained, "late_p99": benchlib.pct(late, 99),
             "late_max": max(late), "split": split, "tail": tail,
@@ -522,8 +547,11 @@ def report(r, rows):
         "%.1f max %.1f ms; offered %.0f/s, sustained %.0f/s; sender late p99"
         " %.1f ms" % (w, r["rate"], r["n"], p50, p99, mx, r["offered"],
                       r["sustained"], r["late_p99"]))
-    log("%d workers: bare hs.me hop p50 %.2f p99 %.2f ms; median of each "
-        "stage (ms): %s; slowest 1 %%: %s" % (w, h50, h99, split, tail))
+    log("%d workers: bare hs.me hop p50 %.2f p99 %.2f ms (produce + flush "
+        "call p50 %.1f ms); median of each stage (ms): %s; slowest 1 %%: %s;"
+        " exchange time per handshake under the burst %s ms" % (
+            w, h50, h99, benchlib.pct(r["flush"], 50), split, tail,
+            "%.1f" % r["service"] if r["service"] else "-"))
     if not rows:
         return
     what = "e2e %d exch" % w
@@ -554,8 +582,14 @@ def report(r, rows):
                  "%d callbacks from %d keep-alive connections at once; "
                  "completion rate on hs.me between the 10th and 90th "
                  "percentile of arrivals; the ceiling is how fast the "
-                 "ingress acknowledged the same callbacks" % (
-                     r["peak_n"], FIRE_THREADS))
+                 "ingress acknowledged the same callbacks; under the burst "
+                 "an exchange worker spent %s ms per handshake (median time "
+                 "between claims x workers); a produce + hs_kafka_flush as "
+                 "the services call it took p50 %.1f ms, p99 %.1f ms "
+                 "(probe)" % (r["peak_n"], FIRE_THREADS,
+                              "%.1f" % r["service"] if r["service"] else "-",
+                              benchlib.pct(r["flush"], 50),
+                              benchlib.pct(r["flush"], 99)))
 
 
 def main():
@@ -564,6 +598,8 @@ def main():
     ap.add_argument("--rows", help="append the table rows here (benchlib)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--dump", help="append each handshake of the fixed-rate "
+                    "runs here (JSON lines: latency, ms of each stage)")
     ap.add_argument("--smoke", action="store_true",
                     help="a handful of handshakes: checks the module only")
     a = ap.parse_args()
@@ -576,6 +612,7 @@ def main():
     else:
         q = {"users": 64, "warm": 50, "probe": 400, "peak": 1500,
              "duration": 15.0, "prep_threads": 8}
+    q["dump"] = a.dump
     if not shutil.which("psql"):
         log("psql is required (scripts/setup installs it)")
         sys.exit(1)

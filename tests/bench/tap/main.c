@@ -36,9 +36,11 @@
  * as the broadcaster does (hs_kafka_produce, then hs_kafka_flush: the same
  * producer settings, idempotent, acks=all); the main thread reads them back
  * as the tap does. Prints "probe <i> <ms from the produce call to the
- * read>" per record, then "# probe <received> of <N>"; exit 1 when one
- * was lost. The records are keyed "hs-bench-probe-<i>" and are not events
- * (an agent reading hs.me skips them as undecodable).
+ * read>" per record as it is read, then "call <i> <ms the produce and
+ * flush calls took>" for each (the producer's wait for the ack), then
+ * "# probe <received> of <N>"; exit 1 when one was lost. The records are keyed
+ * "hs-bench-probe-<i>" and are not events (an agent reading hs.me skips them as
+ * undecodable).
  */
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -270,6 +272,7 @@ struct probe {
     const char *topic;
     int n, gap_ms;
     int64_t *sent; /* microseconds since the epoch, 0 until produced */
+    double *call;  /* ms in hs_kafka_produce + hs_kafka_flush */
     int failed;
 };
 
@@ -295,6 +298,7 @@ static void *probe_main(void *arg)
                              sizeof(val) - 1) != HS_OK ||
             hs_kafka_flush(p, pr->cfg->kafka_timeout_ms) != HS_OK)
             __atomic_add_fetch(&pr->failed, 1, __ATOMIC_RELAXED);
+        pr->call[i] = now_ms() - t0; /* read after the join */
         while (!stopping && now_ms() < t0 + pr->gap_ms) {
             struct timespec half = {0, 500000};
 
@@ -308,15 +312,22 @@ static void *probe_main(void *arg)
 static int probe(const struct hs_config *cfg, rd_kafka_t *rk, const char *topic,
                  int n, int gap_ms)
 {
-    struct probe pr = {
-        cfg, topic, n, gap_ms, calloc((size_t)n, sizeof(int64_t)), 0};
+    struct probe pr = {cfg,
+                       topic,
+                       n,
+                       gap_ms,
+                       calloc((size_t)n, sizeof(int64_t)),
+                       calloc((size_t)n, sizeof(double)),
+                       0};
     char *seen = calloc((size_t)n, 1);
     pthread_t th;
     int got = 0;
     double quiet_until = 0;
 
-    if (!pr.sent || !seen || pthread_create(&th, NULL, probe_main, &pr)) {
+    if (!pr.sent || !pr.call || !seen ||
+        pthread_create(&th, NULL, probe_main, &pr)) {
         free(pr.sent);
+        free(pr.call);
         free(seen);
         return 1;
     }
@@ -358,9 +369,13 @@ static int probe(const struct hs_config *cfg, rd_kafka_t *rk, const char *topic,
     }
     stopping = 1;
     pthread_join(th, NULL);
+    for (int i = 0; i < n; i++)
+        if (pr.sent[i])
+            printf("call %d %.3f\n", i, pr.call[i]);
     printf("# probe %d of %d\n", got, n);
     fflush(stdout);
     free(pr.sent);
+    free(pr.call);
     free(seen);
     return got == n ? 0 : 1;
 }
