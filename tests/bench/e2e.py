@@ -142,16 +142,19 @@ class Tap:
                 self.proc.wait()
 
 
-def probe_hop(stack, n, gap_ms):
+def probe_hop(stack, n, gap_ms, skip=10):
     """Latencies (ms) of n bare produce -> read round trips on hs.me, and
-    how long each produce + flush call took (the producer's ack wait)."""
+    how long each produce + flush call took (the producer's ack wait).
+    The first `skip` records are not counted: a new producer's first one
+    waits for its connections and its idempotent producer id."""
     r = subprocess.run([os.path.join(stack.bindir, "hs-bench-tap"),
-                        "--probe", str(n), "--gap-ms", str(gap_ms)],
+                        "--probe", str(n + skip), "--gap-ms", str(gap_ms)],
                        env=stack.env, capture_output=True, timeout=120)
-    lat = [float(l.split()[2]) for l in r.stdout.decode().splitlines()
-           if l.startswith("probe ")]
-    calls = [float(l.split()[2]) for l in r.stdout.decode().splitlines()
-             if l.startswith("call ")]
+    lines = [l.split() for l in r.stdout.decode().splitlines()]
+    lat = [float(f[2]) for f in lines
+           if f[0] == "probe" and int(f[1]) >= skip]
+    calls = [float(f[2]) for f in lines
+             if f[0] == "call" and int(f[1]) >= skip]
     if r.returncode != 0 or len(lat) != n:
         raise BenchError("hs-bench-tap --probe: %d of %d back (%s)" % (
             len(lat), n, r.stderr.decode()[-300:]))
