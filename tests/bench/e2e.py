@@ -578,8 +578,11 @@ def report(r, rows):
                  r["sustained"], r["peak"], "1/s",
                  ">= 95 %% of %.0f/s offered (half the peak)" % r["rate"],
                  kept, "offered %.0f/s; every handshake on hs.me once and "
-                 "complete in PostgreSQL (%d checked)" % (r["offered"],
-                                                          r["checked"]))
+                 "complete in PostgreSQL, one token request each (%d "
+                 "checked); callbacks answered 503 (sent again): %d; the "
+                 "oldest provider code was %.0f s old when sent" % (
+                     r["offered"], r["checked"], r["refused"],
+                     r["oldest_code_s"]))
     benchlib.row(rows, "%s: peak handshakes/s, vs callbacks accepted/s" % what,
                  r["peak"], r["accept"], "1/s", None, None,
                  "%d callbacks from %d keep-alive connections at once; "
