@@ -105,7 +105,7 @@ class Stack:
         self.env.update({
             "HS_SECRET_KEYS": "it1:" + b64url(32),
             "HS_DEMO_CLIENT_SECRET": b64url(24),
-            "HS_KAFKA_OPTS": "fetch.wait.max.ms=5,linger.ms=2",
+            "HS_KAFKA_OPTS": "fetch.wait.max.ms=5,linger.ms=1",
             "HS_LOG_LEVEL": "debug",
         })
         self.env.update(extra_env or {})

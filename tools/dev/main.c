@@ -792,7 +792,7 @@ int main(int argc, char **argv)
     /* hs-agent login --loopback: any port on 127.0.0.1 (RFC 8252 §7.3). */
     setenv_default("HS_REQUESTERS", "hs-agent=http://127.0.0.1:*/callback");
     setenv("HS_KAFKA_BROKERS", bootstrap, 1);
-    setenv_default("HS_KAFKA_OPTS", "fetch.wait.max.ms=5,linger.ms=2");
+    setenv_default("HS_KAFKA_OPTS", "fetch.wait.max.ms=5,linger.ms=1");
     /* Every worker serves /metrics on a port of its own (logged as
      * metrics.listening). */
     setenv_default("HS_METRICS_LISTEN", "127.0.0.1:0");

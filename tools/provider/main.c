@@ -79,8 +79,9 @@
 #define MAX_CODES 65536 /* codes not yet exchanged: a soak's backlog */
 #define CODE_TTL_MS 60000
 
+/* A code is "<slot, 4 hex digits>.<random>": its slot is found at once. */
 struct code {
-    char code[48];
+    char code[64];
     char challenge[44];
     char redirect_uri[400];
     char scope[256];
@@ -203,7 +204,7 @@ static enum MHD_Result authorize(struct MHD_Connection *conn)
     const char *ccm = ARG("code_challenge_method"), *state = ARG("state");
     const char *scope = ARG("scope"), *nonce = ARG("nonce");
 #undef ARG
-    char code[48], q[1400], loc[2048];
+    char code[64], rnd[48], q[1400], loc[2048];
     struct code *c;
     struct MHD_Response *resp;
     enum MHD_Result ret;
@@ -220,11 +221,15 @@ static enum MHD_Result authorize(struct MHD_Connection *conn)
             hs_http_form_add(q, sizeof(q), "state", state))
             return page(conn, 400, "Bad authorization request.");
     } else {
-        if (hs_random_token(32, code, sizeof(code)) != HS_OK)
+        size_t slot;
+
+        if (hs_random_token(32, rnd, sizeof(rnd)) != HS_OK)
             return MHD_NO;
         pthread_mutex_lock(&P.lock);
-        c = &P.codes[P.next++ % MAX_CODES];
+        slot = P.next++ % MAX_CODES;
+        c = &P.codes[slot];
         memset(c, 0, sizeof(*c));
+        snprintf(code, sizeof(code), "%04zx.%s", slot, rnd);
         snprintf(c->code, sizeof(c->code), "%s", code);
         snprintf(c->challenge, sizeof(c->challenge), "%s", cc);
         snprintf(c->redirect_uri, sizeof(c->redirect_uri), "%s", ru);
@@ -679,9 +684,14 @@ static enum MHD_Result token(struct MHD_Connection *conn, const char *body)
         return oauth_error(conn, 400, "invalid_request");
     hs_pkce_challenge(verifier, challenge);
     pthread_mutex_lock(&P.lock);
-    for (size_t i = 0; i < MAX_CODES; i++)
-        if (P.codes[i].code[0] && strcmp(P.codes[i].code, code) == 0)
-            c = &P.codes[i];
+    {
+        char *end;
+        unsigned long slot = strtoul(code, &end, 16);
+
+        if (end == code + 4 && *end == '.' && slot < MAX_CODES &&
+            strcmp(P.codes[slot].code, code) == 0)
+            c = &P.codes[slot];
+    }
     if (!c || c->used || hs_now_ms() - c->issued_ms > CODE_TTL_MS ||
         strcmp(c->challenge, challenge) != 0 ||
         strcmp(c->redirect_uri, ru) != 0) {
