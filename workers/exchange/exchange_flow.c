@@ -21,12 +21,6 @@
 #include "hs_outbox.h"
 #include "hs_state.h"
 
-struct claim {
-    char user_id[32];
-    char flow[16];
-    char subject[64]; /* signup, session: the poll's key hash */
-};
-
 enum hs_err exchange_init(struct hs_worker *w, char *err, size_t errlen)
 {
     struct exchange_ctx *x = calloc(1, sizeof(*x));
@@ -166,7 +160,7 @@ static void exchange_count(const char *provider, const char *outcome)
 }
 
 static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
-                             const struct claim *cl, const char *error,
+                             const struct exchange_claim *cl, const char *error,
                              const char *description)
 {
     struct failure f = {cb->handshake_id, cb->provider, cl->user_id, error,
@@ -194,19 +188,9 @@ static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
     return rc;
 }
 
-struct success {
-    const struct hs_event *cb;
-    const struct claim *cl;
-    const struct exchange_identity *id; /* signin flows; else NULL */
-    char user_id[32];
-    const struct exchange_token *tok;
-    const char *scopes;
-    int64_t expires_at;
-};
-
-static enum hs_err success_txn(struct hs_worker *w, void *arg)
+enum hs_err exchange_success_txn(struct hs_worker *w, void *arg)
 {
-    struct success *s = arg;
+    struct exchange_result *s = arg;
     const struct hs_event *cb = s->cb;
     struct exchange_stored *st = malloc(sizeof(*st));
     enum hs_err rc;
@@ -303,8 +287,8 @@ static enum hs_err success_txn(struct hs_worker *w, void *arg)
  * (the redelivery comes within seconds), so the event waits in place until
  * the row is finished or stale instead of being dropped as a duplicate,
  * which would leave the flow hanging. */
-static enum hs_err claim(struct hs_worker *w, const struct hs_event *cb,
-                         struct claim *cl)
+enum hs_err exchange_claim(struct hs_worker *w, const struct hs_event *cb,
+                           struct exchange_claim *cl)
 {
     const char *p[3] = {cb->handshake_id, cb->provider, NULL};
     PGresult *res = NULL;
@@ -485,7 +469,7 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
     size_t ptlen = 0;
     const struct hs_provider *prov;
     const char *error = NULL;
-    struct claim cl;
+    struct exchange_claim cl;
     enum exchange_verdict v;
     int64_t claimed_ms;
     enum hs_err rc = HS_ERR_NOMEM;
@@ -498,7 +482,7 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
         rc = HS_ERR_DECODE;
         goto out;
     }
-    rc = claim(w, cb, &cl);
+    rc = exchange_claim(w, cb, &cl);
     if (rc == HS_ERR_CONFLICT) {
         hs_log(HS_LOG_INFO, "exchange.duplicate",
                HS_KV_STR("handshake_id", cb->handshake_id));
@@ -544,13 +528,14 @@ enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
              exchange_identify(w, prov, tok, sec->nonce, id, &error) != HS_OK)
         rc = fail_flow(w, cb, &cl, error, NULL);
     else {
-        struct success s = {cb, &cl, signin(cl.flow) ? id : NULL, "", tok,
-                            tok->scope[0] ? tok->scope : prov->scopes,
-                            exchange_store_expiry(tok, hs_now_ms())};
+        struct exchange_result s = {
+            cb, &cl, signin(cl.flow) ? id : NULL, "", tok,
+            tok->scope[0] ? tok->scope : prov->scopes,
+            exchange_store_expiry(tok, hs_now_ms())};
         char fp[17];
 
         snprintf(s.user_id, sizeof(s.user_id), "%s", cl.user_id);
-        rc = hs_worker_txn(w, success_txn, &s);
+        rc = hs_worker_txn(w, exchange_success_txn, &s);
         hs_crypto_fingerprint(tok->access_token, fp);
         hs_log(rc == HS_OK ? HS_LOG_INFO : HS_LOG_ERROR,
                rc == HS_OK ? "exchange.succeeded" : "exchange.store_failed",

@@ -22,12 +22,50 @@
 #ifndef EXCHANGE_FLOW_H
 #define EXCHANGE_FLOW_H
 
+#include <stdint.h>
+
 #include "hs_provider.h"
 #include "hs_worker.h"
 
 struct exchange_ctx {
     struct hs_catalog cat;
 };
+
+struct exchange_identity;
+struct exchange_token;
+struct hs_event;
+
+/* The two storage steps of exchange_handle, around the provider call,
+ * callable on their own (tests/bench/store runs them on its own rows).
+ *
+ * exchange_claim: step 2 for the event cb (handshake_id, provider). HS_OK
+ * fills *cl; HS_ERR_CONFLICT when it is not ours to exchange (duplicate,
+ * finished, or failed here as expired or stale); HS_ERR_TIMEOUT
+ * (retriable) while a younger claim is open.
+ *
+ * exchange_success_txn: step 4 on success, an hs_worker_txn_fn (arg: a
+ * struct exchange_result): the token sealed and stored, the handshake
+ * complete, the token.issued event in the outbox, the audit step held;
+ * HS_ERR_CONFLICT when the handshake is no longer "exchanging". */
+struct exchange_claim {
+    char user_id[32];
+    char flow[16];
+    char subject[64]; /* signup, session: the poll's key hash */
+};
+
+struct exchange_result {
+    const struct hs_event *cb;
+    const struct exchange_claim *cl;
+    const struct exchange_identity *id; /* signin flows; else NULL */
+    char user_id[32];
+    const struct exchange_token *tok;
+    const char *scopes;
+    int64_t expires_at;
+};
+
+enum hs_err exchange_claim(struct hs_worker *w, const struct hs_event *cb,
+                           struct exchange_claim *cl);
+enum hs_err exchange_success_txn(struct hs_worker *w, void *arg);
 
 enum hs_err exchange_init(struct hs_worker *w, char *err, size_t errlen);
 enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
