@@ -77,7 +77,9 @@
 #include "hs_log.h"
 
 #define MAX_CODES 65536 /* codes not yet exchanged: a soak's backlog */
-#define CODE_TTL_MS 60000
+/* RFC 6749 §4.1.2: "a maximum authorization code lifetime of 10 minutes
+ * is RECOMMENDED"; GitHub's and Microsoft's are 10 minutes. */
+#define CODE_TTL_MS 600000
 
 /* A code is "<slot, 4 hex digits>.<random>": its slot is found at once. */
 struct code {
