@@ -103,8 +103,10 @@ def main():
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     seconds = 5 if a.quick else 20
+    # Durable as deployed (fsync, synchronous_commit on), both sides.
     stack = Stack(a.bin, workers=0, extra_env={
-        "HS_LOG_LEVEL": "warn", "HS_DEV_PG_STATEMENTS": "none"})
+        "HS_LOG_LEVEL": "warn", "HS_DEV_PG_STATEMENTS": "none",
+        "HS_DEV_PG_DURABLE": "1"})
     try:
         sc = psql(stack.pg, "SHOW synchronous_commit")
         fs = psql(stack.pg, "SHOW fsync")

@@ -375,15 +375,19 @@ static int start_postgres(char *conninfo, size_t cap)
      * turns it off (HS_DEV_PG_STATEMENTS=none). */
     {
         const char *ls = getenv("HS_DEV_PG_STATEMENTS");
+        /* Durable as a deployment (the persistence benchmark); otherwise
+         * fast, for tests. */
+        const char *dur = getenv("HS_DEV_PG_DURABLE");
+        const char *on = dur && strcmp(dur, "1") == 0 ? "on" : "off";
 
         if (ls && strcmp(ls, "none") != 0 && strcmp(ls, "all") != 0)
             ls = NULL;
         snprintf(opts, sizeof(opts),
                  "-c listen_addresses='' -c unix_socket_directories='%s' "
-                 "-c port=5432 -c fsync=off -c synchronous_commit=off "
-                 "-c full_page_writes=off -c max_connections=200 "
+                 "-c port=5432 -c fsync=%s -c synchronous_commit=%s "
+                 "-c full_page_writes=%s -c max_connections=200 "
                  "-c log_statement=%s",
-                 datadir, ls ? ls : "all");
+                 datadir, on, on, on, ls ? ls : "all");
     }
     {
         char *argv[] = {pgctl, "-D", pgdir, "-o", opts, "-l", logf, "-w",
@@ -551,7 +555,8 @@ static void usage(FILE *out)
             "them (hs-dev sets\nthe Kafka, PostgreSQL, catalog and URL "
             "ones); HS_DEV_AUDIT_PARTITIONS (3)\npartitions of hs.audit; "
             "HS_DEV_PG_STATEMENTS=none keeps\nPostgreSQL's statement log off "
-            "(default all); "
+            "(default all); HS_DEV_PG_DURABLE=1 runs it with fsync and\n"
+            "synchronous_commit on (default off); "
             "HS_DEV_VALGRIND=1 runs every service under valgrind.\n"
             "Signals: SIGUSR1/SIGUSR2 take hs.audit offline/back, "
             "SIGRTMIN/SIGRTMIN+1 every\nbroker down/up.\n"
