@@ -204,7 +204,8 @@ def settle(stack, load, timeout=180, allow_interrupted=False):
     assert requests == len(issued), \
         "%d token requests for %d codes" % (requests, len(issued))
     complete = [h for h, v in states.items() if v == "complete"]
-    missing = [h for h in complete if load.acked[h] not in set(issued)]
+    exchanged = set(issued)  # once: in the comprehension it was O(n^2)
+    missing = [h for h in complete if load.acked[h] not in exchanged]
     assert not missing, "complete without an exchange: %d" % len(missing)
     return {"acked": len(hids), "complete": len(complete),
             "interrupted": len(hids) - len(complete),
