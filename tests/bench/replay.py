@@ -1,6 +1,6 @@
 """Benchmark (not a test): hs-replay --verify over N audit events (issue 6).
 
-Run: python3 tests/bench/replay.py <build>/bin [N]   (scripts/bench)
+Run: python3 tests/bench/replay.py <build>/bin [N]   (not in tests/bench/run)
 
 It starts hs-dev (mock Kafka cluster), has hs-replay-gen produce N signed
 audit events from 4 producers to hs.audit, then reads the whole topic
