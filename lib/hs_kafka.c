@@ -662,6 +662,9 @@ enum hs_err hs_kafka_consumer_new(const struct hs_config *cfg,
         /* A member joining or leaving moves only the partitions that must
          * move: the others keep working through the rebalance. */
         "partition.assignment.strategy", "cooperative-sticky",
+        /* A backlog is prefetched up to this (librdkafka's default is
+         * 64 MiB): a worker's memory stays flat however far behind. */
+        "queued.max.messages.kbytes", "4096",
         "auto.offset.reset", "earliest",
         "session.timeout.ms", "10000",
         "heartbeat.interval.ms", "1000",

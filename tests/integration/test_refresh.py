@@ -276,7 +276,9 @@ def test_disconnect_revokes_and_tells_agents(stack):
     hints = [x["hint"] for x in stack.stats()["revoked"]
              if x["token"] in (rt, at)]
     assert hints == ["refresh_token", "access_token"], hints
-    assert logged(stack, "revoke.succeeded", user_id=uid)
+    # Logged once the provider answered: after the revocation it recorded.
+    wait_for(lambda: logged(stack, "revoke.succeeded", user_id=uid),
+             timeout=10 * SLOW, what="revoke.succeeded")
     assert userinfo(stack, at) == 401
     assert stack.psql("SELECT count(*) FROM revocations") == "0"
     wait_for(lambda: not os.path.exists(
