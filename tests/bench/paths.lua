@@ -1,6 +1,7 @@
 -- wrk script of tests/bench/routes.py: each thread reads request paths from
 -- its own file (<prefix>.<thread>), one a request, from the start again at
--- its end; sends the Cookie header given; counts answers other than 302.
+-- its end; sends the Cookie header given; counts 503s (busy) and answers
+-- other than 302 or 503.
 -- Optional third argument: a delay in ms before each request of a
 -- connection (a paced run: rate = connections * 1000 / delay).
 --   wrk -s paths.lua URL -- PREFIX COOKIE [DELAY_MS]
@@ -16,7 +17,7 @@ function init(args)
    paths = io.open(args[1] .. "." .. id, "r")
    cookie = args[2] or ""
    pause = tonumber(args[3] or "0")
-   other = 0
+   other, busy = 0, 0
 end
 
 function request()
@@ -33,21 +34,24 @@ function delay()
 end
 
 function response(status, headers, body)
-   if status ~= 302 then
+   if status == 503 then
+      busy = busy + 1
+   elseif status ~= 302 then
       other = other + 1
    end
 end
 
 function done(summary, latency, requests)
-   local n = 0
+   local n, b = 0, 0
    for _, t in ipairs(threads) do
       n = n + t:get("other")
+      b = b + t:get("busy")
    end
    io.write(string.format(
-      "RESULT requests=%d seconds=%.3f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f not_302=%d errors=%d\n",
+      "RESULT requests=%d seconds=%.3f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f not_302=%d busy_503=%d errors=%d\n",
       summary.requests, summary.duration / 1e6,
       latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-      latency.max / 1000, n,
+      latency.max / 1000, n, b,
       summary.errors.connect + summary.errors.read + summary.errors.write +
       summary.errors.timeout + summary.errors.status))
 end

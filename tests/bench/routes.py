@@ -76,7 +76,7 @@ def wrk(url, prefix, cookie, conns, seconds, delay_ms=0):
     if not m:
         raise RuntimeError("wrk printed no result:\n" + out)
     r = {k: float(v) for k, v in (x.split("=") for x in m.group(1).split())}
-    r["rps"] = r["requests"] / r["seconds"]
+    r["rps"] = (r["requests"] - r["busy_503"]) / r["seconds"]  # 302s only
     return r
 
 
@@ -116,9 +116,11 @@ def ingress_pid(stack):
 
 
 def check(r, what):
-    if r["not_302"] or r["errors"]:
-        raise RuntimeError("%s: %d answers other than 302, %d errors" % (
-            what, r["not_302"], r["errors"]))
+    """503 is the answer to overload (no database connection free within
+    INGRESS_POOL_WAIT_MS): counted, reported; anything else fails."""
+    if r["not_302"] or r["errors"] > r["busy_503"]:
+        raise RuntimeError("%s: %d answers other than 302 or 503, %d "
+                           "errors" % (what, r["not_302"], r["errors"]))
 
 
 def main():
@@ -186,7 +188,7 @@ def main():
         for conns in (64, 512):
             res["start", conns] = r = wrk(stack.ingress, st, scookie, conns,
                                           secs)
-            used += r["requests"]
+            used += r["requests"] - r["busy_503"]
             check(r, "start route")
             if used >= n_codes:
                 raise RuntimeError("start route: codes ran out")
@@ -226,7 +228,8 @@ def main():
         row(a.rows, "start route, %d conns (req/s), vs nginx 302" % conns,
             stt["rps"], ngx, "req/s", ">= 80 % of nginx",
             stt["rps"] >= 0.8 * ngx,
-            "p50 %.1f p99 %.1f ms" % (stt["p50_ms"], stt["p99_ms"]))
+            "p50 %.1f p99 %.1f ms; %d answered 503 (busy), not counted" % (
+                stt["p50_ms"], stt["p99_ms"], stt["busy_503"]))
     row(a.rows, "callback route paced at %.0f/s: p99 (ms), vs nginx p99"
         % paced["rps"], paced["p99_ms"], res["nginx", 64]["p99_ms"], "ms",
         "<= 20 ms", paced["p99_ms"] <= 20,
