@@ -172,25 +172,25 @@ def main():
         # Start paths: one-time codes of benchuser, in auth_codes.
         stack.psql("INSERT INTO users (id, issuer, subject) VALUES "
                    "('benchuser', 'bench', 'bench') ON CONFLICT DO NOTHING")
-        st, codes = os.path.join(tmp, "st"), os.path.join(tmp, "codes")
-        n_codes = 20000 if a.quick else 200000
-        scookie = mint(stack.env, a.bin, ["start", str(n_codes), "benchuser",
-                                          st, codes])
-        split(st)
-        with open(codes) as f:
-            rows = "".join("%s\tbenchuser\tBENCH\t2099-01-01\n" % h.strip()
-                           for h in f)
-        subprocess.run(["psql", stack.pg, "-qc", "\\copy auth_codes "
-                        "(code_hash, user_id, user_code, expires_at) FROM "
-                        "STDIN"], input=rows.encode(), check=True,
-                       timeout=300)
-        used = 0
+        n_codes = 10000 if a.quick else 100000
         for conns in (64, 512):
+            # Codes of its own for each run (wrk reads its files afresh).
+            st = os.path.join(tmp, "st%d" % conns)
+            codes = st + ".codes"
+            scookie = mint(stack.env, a.bin, ["start", str(n_codes),
+                                              "benchuser", st, codes])
+            split(st)
+            with open(codes) as f:
+                rows = "".join("%s\tbenchuser\tBENCH\t2099-01-01\n" %
+                               h.strip() for h in f)
+            subprocess.run(["psql", stack.pg, "-qc", "\\copy auth_codes "
+                            "(code_hash, user_id, user_code, expires_at) "
+                            "FROM STDIN"], input=rows.encode(), check=True,
+                           timeout=300)
             res["start", conns] = r = wrk(stack.ingress, st, scookie, conns,
                                           secs)
-            used += r["requests"] - r["busy_503"]
             check(r, "start route")
-            if used >= n_codes:
+            if r["requests"] - r["busy_503"] >= n_codes:
                 raise RuntimeError("start route: codes ran out")
             log("%d connections: start %.0f/s (p99 %.1f ms)" % (
                 conns, r["rps"], r["p99_ms"]))
