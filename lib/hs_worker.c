@@ -158,7 +158,7 @@ static void process(struct hs_worker *w, const struct hs_worker_def *d,
                     struct hs_kafka_consumer *c, struct hs_kafka_msg *ms,
                     size_t n)
 {
-    struct hs_kafka_msg *todo[HS_WORKER_BATCH];
+    struct hs_kafka_msg *again[HS_WORKER_BATCH];
     enum hs_err rcs[HS_WORKER_BATCH];
     char reasons[HS_WORKER_BATCH][HS_WORKER_REASON];
     int done[HS_WORKER_BATCH] = {0};
@@ -171,14 +171,14 @@ static void process(struct hs_worker *w, const struct hs_worker_def *d,
         for (size_t i = 0; i < n; i++) {
             if (done[i])
                 continue;
-            todo[k] = &ms[i];
+            again[k] = &ms[i];
             rcs[k] = HS_ERR_INTERNAL;
             reasons[k++][0] = '\0';
         }
         if (d->handle_batch)
-            d->handle_batch(w, todo, k, rcs, reasons);
+            d->handle_batch(w, again, k, rcs, reasons);
         else
-            handle_each(w, d, todo, k, rcs, reasons);
+            handle_each(w, d, again, k, rcs, reasons);
         for (size_t i = 0, j = 0; i < n; i++) {
             enum hs_err rc;
             char *reason;

@@ -23,12 +23,11 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Browser, api, b64url, browser_to_provider,  # noqa: E402
-                     main, wait_for)
+                     main, provider_control, wait_for)
 
 # Services under valgrind run many times slower: stretch the clock.
 SLOW = 2.5 if os.environ.get("HS_DEV_VALGRIND") == "1" else 1.0
@@ -42,12 +41,7 @@ SECRETS = set()
 
 
 # ---- helpers ----------------------------------------------------------
-def control(stack, **q):
-    req = urllib.request.Request(
-        stack.provider + "/control?" + urllib.parse.urlencode(q),
-        data=b"", method="POST")
-    with urllib.request.urlopen(req, timeout=5) as r:
-        assert r.status == 200
+control = provider_control
 
 
 def provider_pid(stack):

@@ -363,6 +363,15 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A whole decimal number, or -1 (then the range checks refuse it). */
+static long num(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    return end == s || *end ? -1 : v;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: hs-bench-store --count N [--threads T] "
@@ -388,13 +397,13 @@ int main(int argc, char **argv)
         if (!v)
             return usage();
         if (strcmp(argv[i], "--count") == 0)
-            sh.count = atol(v);
+            sh.count = num(v);
         else if (strcmp(argv[i], "--threads") == 0)
-            threads = atoi(v);
+            threads = (int)num(v);
         else if (strcmp(argv[i], "--seconds") == 0)
             seconds = atof(v);
         else if (strcmp(argv[i], "--batch") == 0)
-            sh.batch = atoi(v);
+            sh.batch = (int)num(v);
         else
             return usage();
         i++;

@@ -76,6 +76,15 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* A whole decimal number, or -1 (then the range checks refuse it). */
+static long num(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    return end == s || *end ? -1 : v;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -353,7 +362,7 @@ static int probe(const struct hs_config *cfg, rd_kafka_t *rk, const char *topic,
 
             memcpy(k, m->key, m->key_len);
             k[m->key_len] = 0;
-            i = atoi(k + strlen(PROBE_KEY));
+            i = (int)num(k + strlen(PROBE_KEY));
             if (i >= 0 && i < n && !seen[i]) {
                 double s =
                     (double)__atomic_load_n(&pr.sent[i], __ATOMIC_ACQUIRE) /
@@ -401,13 +410,13 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
             from = argv[++i];
         } else if (strcmp(argv[i], "--probe") == 0 && i + 1 < argc) {
-            n = atoi(argv[++i]);
+            n = (int)num(argv[++i]);
             if (n < 1 || n > PROBE_MAX) {
                 fprintf(stderr, "hs-bench-tap: --probe 1 to %d\n", PROBE_MAX);
                 return 2;
             }
         } else if (strcmp(argv[i], "--gap-ms") == 0 && i + 1 < argc) {
-            gap_ms = atoi(argv[++i]);
+            gap_ms = (int)num(argv[++i]);
             if (gap_ms < 0 || gap_ms > 10000) {
                 fprintf(stderr, "hs-bench-tap: --gap-ms 0 to 10000\n");
                 return 2;
