@@ -94,7 +94,7 @@ static const struct cfg_var vars[] = {
     INT("HS_KAFKA_TIMEOUT_MS", kafka_timeout_ms, "5000", 100, 60000,
         "how long a produce waits for acks=all, ms"),
     INT("HS_THREADS", threads, "4", 1, 64,
-        "HTTP worker threads and PostgreSQL connections (ingress)"),
+        "HTTP worker threads (ingress; 4 PostgreSQL connections each)"),
     INT("HS_LONGPOLL_MAX", longpoll_max, "20000", 1, 100000,
         "long polls one ingress holds at once; more are answered at once"),
     {"HS_INSECURE_HTTP", CFG_BOOL, OFF(insecure_http), 0, 0, 0, "0", 0, 1,

@@ -11,11 +11,9 @@
 #include "ingress_callback.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "hs_event.h"
 #include "hs_http.h"
@@ -217,9 +215,6 @@ struct callback_job {
     struct ingress_callback_result res;
 };
 
-/* Callbacks suspended and not yet answered (ingress_callback_drain). */
-static atomic_long in_flight;
-
 /* Every check, in order; 0 when all passed: then st is the verified state
  * and out->handshake_id set. Otherwise out is the answer. */
 static unsigned check(const struct ingress *in, const char *provider,
@@ -332,7 +327,7 @@ static void job_end(struct callback_job *j, enum hs_err rc)
     }
     if (conn) {
         /* The handler answers once resumed (and may free j at once). */
-        atomic_fetch_sub(&in_flight, 1);
+        ingress_suspended_add(-1);
         MHD_resume_connection(conn);
         return;
     }
@@ -445,17 +440,6 @@ unsigned ingress_callback_accept(const struct ingress *in,
     return out->status;
 }
 
-void ingress_callback_drain(int timeout_ms)
-{
-    int64_t until = hs_now_ms() + timeout_ms;
-
-    while (atomic_load(&in_flight) > 0 && hs_now_ms() < until) {
-        struct timespec ts = {0, 10 * 1000000L};
-
-        nanosleep(&ts, NULL);
-    }
-}
-
 enum MHD_Result ingress_callback(const struct ingress *in,
                                  struct MHD_Connection *conn,
                                  struct ingress_req *r, const char *provider)
@@ -482,7 +466,7 @@ enum MHD_Result ingress_callback(const struct ingress *in,
             free(res);
             j->conn = conn;
             r->callback = j;
-            atomic_fetch_add(&in_flight, 1);
+            ingress_suspended_add(1);
             MHD_suspend_connection(conn);
             ingress_audit_hold_then(in, conn, &j->step, audit_reported, j);
             return MHD_YES;

@@ -53,9 +53,4 @@ enum MHD_Result ingress_callback(const struct ingress *in,
                                  struct MHD_Connection *conn,
                                  struct ingress_req *r, const char *provider);
 
-/* Waits until no callback is suspended, at most timeout_ms (every one is
- * answered within HS_KAFKA_TIMEOUT_MS and a margin): before the daemon
- * stops, as libmicrohttpd must not stop with suspended connections. */
-void ingress_callback_drain(int timeout_ms);
-
 #endif

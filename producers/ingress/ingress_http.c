@@ -12,6 +12,8 @@
 #include "ingress_http.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +174,93 @@ enum hs_err ingress_txn_finish(const struct ingress *in,
         return hs_pg_commit(pg) == HS_OK ? HS_OK : HS_ERR_TRANSIENT;
     hs_pg_rollback(pg);
     return rc;
+}
+
+struct ingress_later {
+    const struct ingress *in;
+    struct MHD_Connection *conn;
+    struct hs_pg *pg;
+    enum hs_err rc; /* the record's report */
+    void *ctx;
+    void (*free_ctx)(void *);
+};
+
+static atomic_long suspended;  /* waiting for a report, not resumed */
+static atomic_long later_held; /* pool connections kept by suspended
+                                  transactions (resumed or not) */
+
+void ingress_suspended_add(long delta)
+{
+    atomic_fetch_add(&suspended, delta);
+}
+
+static void later_reported(void *arg, enum hs_err rc)
+{
+    struct ingress_later *l = arg;
+
+    l->rc = rc;
+    ingress_suspended_add(-1);
+    MHD_resume_connection(l->conn); /* the handler may run at once */
+}
+
+enum hs_err ingress_txn_finish_later(const struct ingress *in,
+                                     struct MHD_Connection *conn,
+                                     struct ingress_req *r, struct hs_pg *pg,
+                                     struct hs_audit_step *s, void *ctx,
+                                     void (*free_ctx)(void *))
+{
+    struct ingress_later *l;
+
+    /* A thread waiting for a pool connection cannot resume the requests
+     * it serves, so suspended transactions never keep more than the
+     * connections beyond one per thread: the waiting one always gets
+     * one from a thread that is not waiting. */
+    if (atomic_fetch_add(&later_held, 1) >=
+        (long)in->cfg->threads * (INGRESS_POOL_PER_THREAD - 1)) {
+        atomic_fetch_sub(&later_held, 1);
+        return HS_ERR_TOOBIG;
+    }
+    l = calloc(1, sizeof(*l));
+    if (!l) {
+        atomic_fetch_sub(&later_held, 1);
+        return HS_ERR_NOMEM;
+    }
+    *l = (struct ingress_later){in, conn, pg, HS_OK, ctx, free_ctx};
+    r->later = l;
+    ingress_suspended_add(1);
+    MHD_suspend_connection(conn);
+    ingress_audit_hold_then(in, conn, s, later_reported, l);
+    return HS_OK;
+}
+
+enum hs_err ingress_later_finish(struct ingress_req *r, void **ctx)
+{
+    struct ingress_later *l = r->later;
+    enum hs_err rc = l->rc;
+
+    r->later = NULL;
+    if (rc == HS_OK)
+        rc = hs_pg_commit(l->pg) == HS_OK ? HS_OK : HS_ERR_TRANSIENT;
+    else
+        hs_pg_rollback(l->pg);
+    hs_pg_pool_put(l->in->pool, l->pg);
+    atomic_fetch_sub(&later_held, 1);
+    *ctx = l->ctx;
+    free(l);
+    return rc;
+}
+
+/* The request ended between the resume and its handler: undone. */
+static void later_drop(struct ingress_later *l)
+{
+    if (!l)
+        return;
+    hs_pg_rollback(l->pg);
+    hs_pg_pool_put(l->in->pool, l->pg);
+    atomic_fetch_sub(&later_held, 1);
+    if (l->free_ctx)
+        l->free_ctx(l->ctx);
+    free(l);
 }
 
 enum hs_err ingress_req_set_cookie(struct ingress_req *r, const char *value)
@@ -908,6 +997,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
            HS_KV_STR("request_id", r->request_id),
            HS_KV_INT("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
     free(r->callback); /* only if never resumed into its handler */
+    later_drop(r->later); /* the same */
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
     if (r->body) {
@@ -1038,7 +1128,17 @@ void ingress_http_stop(struct ingress *in)
         return;
     MHD_quiesce_daemon(in->daemon); /* closes the listening socket */
     ingress_waits_stop(in->waits);  /* long polls answer "pending" */
-    ingress_callback_drain(in->cfg->kafka_timeout_ms + 5000);
+    {
+        /* libmicrohttpd must not stop with suspended connections; each
+         * one is resumed within the Kafka time-out. */
+        int64_t until = hs_now_ms() + in->cfg->kafka_timeout_ms + 5000;
+
+        while (atomic_load(&suspended) > 0 && hs_now_ms() < until) {
+            struct timespec ts = {0, 10 * 1000000L};
+
+            nanosleep(&ts, NULL);
+        }
+    }
     MHD_stop_daemon(in->daemon);    /* waits for the worker threads */
     in->daemon = NULL;
 }

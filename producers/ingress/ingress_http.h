@@ -34,6 +34,11 @@
 
 #define INGRESS_BODY_MAX (16 * 1024) /* larger request bodies: 413 */
 #define INGRESS_POOL_WAIT_MS 2000    /* longest wait for a PG connection */
+#define INGRESS_POOL_PER_THREAD 4    /* PG connections per HTTP thread: a
+                                        request suspended until its audit
+                                        record is acknowledged keeps its
+                                        transaction (ingress_txn_finish_later)
+                                        while the thread serves others */
 /* libmicrohttpd's memory per connection (request line, headers, the read
  * buffer). Pools up to 32 KiB come from malloc and are packed, so a parked
  * long poll costs this much resident memory; a request whose line does not
@@ -68,6 +73,7 @@ struct ingress {
 };
 
 struct callback_job;
+struct ingress_later;
 
 struct ingress_req {
     char request_id[24];
@@ -92,6 +98,8 @@ struct ingress_req {
     char *set_cookie[2];            /* extra Set-Cookie values, owned */
     struct callback_job *callback;  /* callback: suspended until its
                                        acknowledgements (ingress_callback) */
+    struct ingress_later *later;    /* a transaction suspended until its
+                                       record is acknowledged */
     int64_t wait_until_ms;          /* long poll: 0 until it starts */
     struct ingress_waiter waiter;   /* long poll: parked under its key */
 };
@@ -221,6 +229,32 @@ void ingress_audit_hold_then(const struct ingress *in,
 enum hs_err ingress_txn_finish(const struct ingress *in,
                                struct MHD_Connection *conn, struct hs_pg *pg,
                                struct hs_audit_step *s) HS_MUST_CHECK;
+
+/* ingress_txn_finish() without holding the thread: suspends conn, holds s
+ * (ingress_audit_hold_then) and keeps the open transaction on pg (from
+ * in->pool) with r. Once the record is reported the connection is
+ * resumed, and the handler, called again, finds r->later set and calls
+ * ingress_later_finish(). ctx is what it needs to answer then (owned from
+ * here on: freed with free_ctx when the request ends first; may be NULL).
+ * s is read only before this returns. HS_ERR_TOOBIG when as many
+ * transactions wait already as the pool can spare, HS_ERR_NOMEM: nothing
+ * was done (pg, its transaction and ctx are still the caller's, who ends
+ * it with ingress_txn_finish). */
+enum hs_err ingress_txn_finish_later(const struct ingress *in,
+                                     struct MHD_Connection *conn,
+                                     struct ingress_req *r, struct hs_pg *pg,
+                                     struct hs_audit_step *s, void *ctx,
+                                     void (*free_ctx)(void *)) HS_MUST_CHECK;
+
+/* Counts requests suspended until a report (callbacks, held
+ * transactions); ingress_http_stop waits for them to end. */
+void ingress_suspended_add(long delta);
+
+/* On the resumed call: commits the transaction, or rolls it back when the
+ * record was not acknowledged, gives its connection back to the pool and
+ * the caller ctx (now the caller's). The result is ingress_txn_finish's. */
+enum hs_err ingress_later_finish(struct ingress_req *r,
+                                 void **ctx) HS_MUST_CHECK;
 
 /* 503 {"error":"unavailable"}: the JSON routes' answer when the database
  * cannot be reached. */

@@ -67,12 +67,22 @@ static const struct {
     {"unknown", O_UNKNOWN},
 };
 
+static void poll_result_free(void *pr)
+{
+    hs_wipe(pr, sizeof(struct poll_result));
+    free(pr);
+}
+
 /* One hs_poll_take. A fresh API token is drawn every time; its hash is
  * stored only when the result is released now, and only once that is
- * recorded (api_token.issued, held): HS_ERR_UNRECORDED when it was not. */
+ * recorded (api_token.issued, held): HS_ERR_UNRECORDED when it was not.
+ * A result to release parks the request instead (ingress_txn_finish_later,
+ * *parked set): the thread serves others while the record is
+ * acknowledged, and poll_route answers once resumed. */
 static enum hs_err take(const struct ingress *in, struct MHD_Connection *conn,
-                        const char *key, const char *kind, int waiting,
-                        struct poll_result *pr)
+                        struct ingress_req *r, const char *key,
+                        const char *kind, int waiting, struct poll_result *pr,
+                        int *parked)
 {
     char hash[44];
     const char *p[4] = {key, kind, waiting ? "t" : "f", hash};
@@ -81,6 +91,7 @@ static enum hs_err take(const struct ingress *in, struct MHD_Connection *conn,
     enum hs_err rc;
     const char *o;
 
+    *parked = 0;
     memset(pr, 0, sizeof(*pr));
     if (hs_random_token(32, pr->api_token, sizeof(pr->api_token)) != HS_OK)
         return HS_ERR_INTERNAL;
@@ -114,14 +125,26 @@ static enum hs_err take(const struct ingress *in, struct MHD_Connection *conn,
     snprintf(pr->email, sizeof(pr->email), "%s", PQgetvalue(res, 0, 4));
     snprintf(pr->name, sizeof(pr->name), "%s", PQgetvalue(res, 0, 5));
     PQclear(res);
-    {
+    if (pr->outcome == O_COMPLETE) {
+        struct poll_result *kept = malloc(sizeof(*kept));
         struct hs_audit_step s = {
             .action = "api_token.issued", .outcome = "ok", .reason = kind,
             .user_id = pr->user_id, .provider = pr->provider,
             .token = pr->api_token};
 
-        rc = ingress_txn_finish(in, conn, pg,
-                                pr->outcome == O_COMPLETE ? &s : NULL);
+        if (kept) {
+            *kept = *pr;
+            if (ingress_txn_finish_later(in, conn, r, pg, &s, kept,
+                                         poll_result_free) == HS_OK) {
+                *parked = 1;
+                hs_wipe(pr, sizeof(*pr));
+                return HS_OK;
+            }
+            poll_result_free(kept);
+        }
+        rc = ingress_txn_finish(in, conn, pg, &s);
+    } else {
+        rc = ingress_txn_finish(in, conn, pg, NULL);
     }
     hs_pg_pool_put(in->pool, pg);
     if (pr->outcome != O_COMPLETE || rc != HS_OK)
@@ -143,6 +166,15 @@ static enum MHD_Result poll_route(const struct ingress *in,
     struct poll_result pr;
     enum MHD_Result ret;
 
+    if (r->later) { /* resumed: the released result's record reported */
+        void *kept = NULL;
+        enum hs_err rc = ingress_later_finish(r, &kept);
+
+        ret = rc == HS_OK ? fn(conn, r, kept)
+                          : ingress_respond_failed(conn, r, rc);
+        poll_result_free(kept);
+        return ret;
+    }
     if (r->waiter.woke == INGRESS_WOKE_HANGUP) {
         hs_log(HS_LOG_INFO, "poll.client_left",
                HS_KV_STR("request_id", r->request_id));
@@ -151,7 +183,7 @@ static enum MHD_Result poll_route(const struct ingress *in,
     if (wait_s > 0 && r->wait_until_ms == 0)
         r->wait_until_ms = hs_now_ms() + wait_s * 1000LL;
     for (;;) {
-        int armed = 0;
+        int armed = 0, parked;
         enum hs_err rc;
 
         if (wait_s > 0 && r->waiter.woke != INGRESS_WOKE_DEADLINE &&
@@ -159,10 +191,12 @@ static enum MHD_Result poll_route(const struct ingress *in,
             hs_now_ms() < r->wait_until_ms)
             armed = ingress_wait_arm(in->waits, &r->waiter, key, conn,
                                      r->wait_until_ms) == HS_OK;
-        rc = take(in, conn, key, kind, wait_s > 0, &pr);
-        if (rc != HS_OK || pr.outcome != O_PENDING || !armed) {
+        rc = take(in, conn, r, key, kind, wait_s > 0, &pr, &parked);
+        if (parked || rc != HS_OK || pr.outcome != O_PENDING || !armed) {
             if (armed)
                 ingress_wait_disarm(in->waits, &r->waiter);
+            if (parked)
+                return MHD_YES; /* answered once resumed */
             if (rc != HS_OK)
                 return ingress_respond_failed(conn, r, rc);
             ret = fn(conn, r, &pr);

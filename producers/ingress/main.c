@@ -139,7 +139,8 @@ int main(int argc, char **argv)
     }
     hs_pg_free(pg);
     pg = NULL;
-    if (hs_pg_pool_new(cfg.pg_url, cfg.threads, &in.pool, err,
+    if (hs_pg_pool_new(cfg.pg_url,
+                       cfg.threads * INGRESS_POOL_PER_THREAD, &in.pool, err,
                        sizeof(err)) != HS_OK ||
         hs_kafka_producer_new(&cfg, &in.producer, err, sizeof(err)) != HS_OK ||
         hs_auditor_new(&cfg, kr, "hs-ingress", in.producer, &in.audit) !=
