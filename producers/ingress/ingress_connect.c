@@ -322,6 +322,83 @@ static void remember_set(const struct ingress *in, struct ingress_req *r,
         (void)ingress_req_set_cookie(r, cookie);
 }
 
+/* A started flow waiting for its handshake.started record
+ * (ingress_txn_finish_later): what its 302 needs. */
+struct launch {
+    char *url;
+    enum hs_flow flow;
+    char bind[44];
+    char subject[sizeof(((struct hs_state *)0)->subject)];
+    char handshake_id[sizeof(((struct hs_state *)0)->handshake_id)];
+    char provider[sizeof(((struct hs_state *)0)->provider)];
+    int64_t now;
+};
+
+static void launch_free(void *arg)
+{
+    struct launch *l = arg;
+
+    free(l->url);
+    free(l);
+}
+
+static enum MHD_Result launch_answer(const struct ingress *in,
+                                     struct MHD_Connection *conn,
+                                     struct ingress_req *r, enum hs_err rc,
+                                     void *arg)
+{
+    const struct launch *l = arg;
+
+    if (rc != HS_OK)
+        return ingress_unavailable_page(conn, r);
+    if (l->flow == HS_FLOW_CONNECT)
+        remember_set(in, r, l->bind, l->subject, l->now);
+    hs_log(HS_LOG_INFO, "handshake.started",
+           HS_KV_STR("handshake_id", l->handshake_id),
+           HS_KV_STR("provider", l->provider),
+           HS_KV_STR("flow", hs_flow_name(l->flow)),
+           HS_KV_STR("request_id", r->request_id));
+    return ingress_respond_redirect(conn, r, l->url);
+}
+
+/* The 302 to the provider for st, in a new struct launch; NULL (logged)
+ * when it cannot be built. */
+static struct launch *launch_new(const struct ingress *in,
+                                 struct ingress_req *r,
+                                 const struct hs_provider *prov,
+                                 const struct hs_state *st, const char *bind,
+                                 int64_t now)
+{
+    char state[HS_STATE_MAX], redirect_uri[400];
+    struct launch *l = calloc(1, sizeof(*l));
+    enum hs_err rc = l ? hs_state_mint(in->kr, st, state, sizeof(state))
+                       : HS_ERR_NOMEM;
+
+    if (rc == HS_OK)
+        rc = ingress_redirect_uri(in, r->route, prov->name, redirect_uri,
+                                  sizeof(redirect_uri));
+    if (rc == HS_OK && !(l->url = authorize_url(prov, st, state,
+                                                redirect_uri)))
+        rc = HS_ERR_TOOBIG;
+    if (rc != HS_OK) {
+        hs_log(HS_LOG_ERROR, "handshake.start_failed",
+               HS_KV_STR("handshake_id", st->handshake_id),
+               HS_KV_STR("reason", rc == HS_ERR_TOOBIG
+                                       ? "authorize url too long"
+                                       : hs_strerror(rc)));
+        free(l);
+        return NULL;
+    }
+    l->flow = st->flow;
+    l->now = now;
+    snprintf(l->bind, sizeof(l->bind), "%s", bind);
+    snprintf(l->subject, sizeof(l->subject), "%s", st->subject);
+    snprintf(l->handshake_id, sizeof(l->handshake_id), "%s",
+             st->handshake_id);
+    snprintf(l->provider, sizeof(l->provider), "%s", st->provider);
+    return l;
+}
+
 enum MHD_Result ingress_flow_launch(const struct ingress *in,
                                     struct MHD_Connection *conn,
                                     struct ingress_req *r,
@@ -330,18 +407,17 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
                                     const char *bind, ingress_flow_insert fn)
 {
     struct hs_state st;
-    char state[HS_STATE_MAX], bind_hash[44], redirect_uri[400];
-    char *url = NULL;
+    char bind_hash[44];
+    struct launch *l = NULL;
     struct hs_pg *pg = NULL;
     enum hs_err rc;
     enum MHD_Result ret;
-    int64_t now = hs_now_ms();
 
     memset(&st, 0, sizeof(st));
     snprintf(st.env, sizeof(st.env), "%s", in->cfg->env);
     snprintf(st.provider, sizeof(st.provider), "%s", prov->name);
     st.flow = flow;
-    st.issued_ms = now;
+    st.issued_ms = hs_now_ms();
     hs_sha256(bind, strlen(bind), st.binding);
     hs_sha256_b64url(bind, strlen(bind), bind_hash);
     if (hs_random_token(16, st.handshake_id, sizeof(st.handshake_id)) ||
@@ -353,51 +429,40 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
     else if ((rc = hs_pg_begin(pg)) == HS_OK &&
              (rc = fn(in, pg, handle, bind_hash, &st)) != HS_OK)
         hs_pg_rollback(pg);
+    if (rc == HS_OK && !(l = launch_new(in, r, prov, &st, bind,
+                                        st.issued_ms))) {
+        hs_pg_rollback(pg);
+        hs_pg_pool_put(in->pool, pg);
+        hs_wipe(&st, sizeof(st));
+        return ingress_respond_text(conn, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                    "Something went wrong",
+                                    "We could not start this sign-in. Start "
+                                    "again from your editor.");
+    }
+    hs_wipe(st.verifier, sizeof(st.verifier)); /* sealed in the state */
     if (rc == HS_OK) {
         /* Held: the handle is consumed and the browser sent to the
-         * provider only once recorded. */
+         * provider only once recorded; the thread serves others while the
+         * record is acknowledged. */
         struct hs_audit_step s = {
             .action = "handshake.started", .outcome = "ok",
             .reason = hs_flow_name(flow), .handshake_id = st.handshake_id,
             .user_id = flow == HS_FLOW_CONNECT ? st.subject : NULL,
             .provider = prov->name};
 
+        if (ingress_txn_finish_later(in, conn, r, pg, &s, launch_answer, l,
+                                     launch_free) == HS_OK)
+            return MHD_YES; /* answered by launch_answer once resumed */
         rc = ingress_txn_finish(in, conn, pg, &s);
     }
     if (pg)
         hs_pg_pool_put(in->pool, pg);
     if (rc == HS_ERR_NOTFOUND)
-        return ingress_invalid_link(conn, r, "handle_used");
-    if (rc != HS_OK) {
-        hs_wipe(st.verifier, sizeof(st.verifier));
-        return ingress_unavailable_page(conn, r);
-    }
-    rc = hs_state_mint(in->kr, &st, state, sizeof(state));
-    if (rc == HS_OK)
-        rc = ingress_redirect_uri(in, r->route, prov->name, redirect_uri,
-                                  sizeof(redirect_uri));
-    if (rc == HS_OK)
-        url = authorize_url(prov, &st, state, redirect_uri);
-    hs_wipe(st.verifier, sizeof(st.verifier));
-    if (!url) {
-        hs_log(HS_LOG_ERROR, "handshake.start_failed",
-               HS_KV_STR("handshake_id", st.handshake_id),
-               HS_KV_STR("reason", rc == HS_OK ? "authorize url too long"
-                                               : hs_strerror(rc)));
-        return ingress_respond_text(conn, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                    "Something went wrong",
-                                    "We could not start this sign-in. Start "
-                                    "again from your editor.");
-    }
-    if (flow == HS_FLOW_CONNECT)
-        remember_set(in, r, bind, st.subject, now);
-    hs_log(HS_LOG_INFO, "handshake.started",
-           HS_KV_STR("handshake_id", st.handshake_id),
-           HS_KV_STR("provider", prov->name),
-           HS_KV_STR("flow", hs_flow_name(flow)),
-           HS_KV_STR("request_id", r->request_id));
-    ret = ingress_respond_redirect(conn, r, url);
-    free(url);
+        ret = ingress_invalid_link(conn, r, "handle_used");
+    else
+        ret = launch_answer(in, conn, r, rc, l);
+    if (l)
+        launch_free(l);
     return ret;
 }
 

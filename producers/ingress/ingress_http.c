@@ -181,6 +181,7 @@ struct ingress_later {
     struct MHD_Connection *conn;
     struct hs_pg *pg;
     enum hs_err rc; /* the record's report */
+    ingress_later_fn answer;
     void *ctx;
     void (*free_ctx)(void *);
 };
@@ -206,7 +207,8 @@ static void later_reported(void *arg, enum hs_err rc)
 enum hs_err ingress_txn_finish_later(const struct ingress *in,
                                      struct MHD_Connection *conn,
                                      struct ingress_req *r, struct hs_pg *pg,
-                                     struct hs_audit_step *s, void *ctx,
+                                     struct hs_audit_step *s,
+                                     ingress_later_fn answer, void *ctx,
                                      void (*free_ctx)(void *))
 {
     struct ingress_later *l;
@@ -225,7 +227,7 @@ enum hs_err ingress_txn_finish_later(const struct ingress *in,
         atomic_fetch_sub(&later_held, 1);
         return HS_ERR_NOMEM;
     }
-    *l = (struct ingress_later){in, conn, pg, HS_OK, ctx, free_ctx};
+    *l = (struct ingress_later){in, conn, pg, HS_OK, answer, ctx, free_ctx};
     r->later = l;
     ingress_suspended_add(1);
     MHD_suspend_connection(conn);
@@ -233,10 +235,13 @@ enum hs_err ingress_txn_finish_later(const struct ingress *in,
     return HS_OK;
 }
 
-enum hs_err ingress_later_finish(struct ingress_req *r, void **ctx)
+/* The resumed call of a request suspended by ingress_txn_finish_later. */
+static enum MHD_Result later_answer(struct MHD_Connection *conn,
+                                    struct ingress_req *r)
 {
     struct ingress_later *l = r->later;
     enum hs_err rc = l->rc;
+    enum MHD_Result ret;
 
     r->later = NULL;
     if (rc == HS_OK)
@@ -245,9 +250,11 @@ enum hs_err ingress_later_finish(struct ingress_req *r, void **ctx)
         hs_pg_rollback(l->pg);
     hs_pg_pool_put(l->in->pool, l->pg);
     atomic_fetch_sub(&later_held, 1);
-    *ctx = l->ctx;
+    ret = l->answer(l->in, conn, r, rc, l->ctx);
+    if (l->free_ctx)
+        l->free_ctx(l->ctx);
     free(l);
-    return rc;
+    return ret;
 }
 
 /* The request ended between the resume and its handler: undone. */
@@ -950,6 +957,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (strlen(url) > 1024)
         return ingress_respond_error(conn, r, MHD_HTTP_URI_TOO_LONG,
                                      "uri_too_long", "The path is too long.");
+    if (r->later)
+        return later_answer(conn, r);
     r->nparams = 0; /* a resumed long poll comes here again */
     r->too_many_params = 0;
     r->params = calloc(INGRESS_PARAMS_MAX, sizeof(*r->params));

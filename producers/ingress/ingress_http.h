@@ -230,31 +230,34 @@ enum hs_err ingress_txn_finish(const struct ingress *in,
                                struct MHD_Connection *conn, struct hs_pg *pg,
                                struct hs_audit_step *s) HS_MUST_CHECK;
 
+/* Answers a request whose transaction ended (ingress_txn_finish_later):
+ * rc is what ingress_txn_finish would have returned. ctx is freed after. */
+typedef enum MHD_Result (*ingress_later_fn)(const struct ingress *in,
+                                            struct MHD_Connection *conn,
+                                            struct ingress_req *r,
+                                            enum hs_err rc, void *ctx);
+
 /* ingress_txn_finish() without holding the thread: suspends conn, holds s
  * (ingress_audit_hold_then) and keeps the open transaction on pg (from
- * in->pool) with r. Once the record is reported the connection is
- * resumed, and the handler, called again, finds r->later set and calls
- * ingress_later_finish(). ctx is what it needs to answer then (owned from
- * here on: freed with free_ctx when the request ends first; may be NULL).
- * s is read only before this returns. HS_ERR_TOOBIG when as many
- * transactions wait already as the pool can spare, HS_ERR_NOMEM: nothing
- * was done (pg, its transaction and ctx are still the caller's, who ends
- * it with ingress_txn_finish). */
+ * in->pool) with r. Once the record is reported the connection is resumed
+ * and the request handler, called again, commits (or rolls back when the
+ * record was not acknowledged), gives pg back and calls answer(..., ctx)
+ * instead of routing the request again. ctx is owned from here on and
+ * freed with free_ctx (also when the request ends first: then the
+ * transaction is rolled back). s is read only before this returns.
+ * HS_ERR_TOOBIG when as many transactions wait already as the pool can
+ * spare, HS_ERR_NOMEM: nothing was done (pg, its transaction and ctx are
+ * still the caller's, who ends it with ingress_txn_finish). */
 enum hs_err ingress_txn_finish_later(const struct ingress *in,
                                      struct MHD_Connection *conn,
                                      struct ingress_req *r, struct hs_pg *pg,
-                                     struct hs_audit_step *s, void *ctx,
+                                     struct hs_audit_step *s,
+                                     ingress_later_fn answer, void *ctx,
                                      void (*free_ctx)(void *)) HS_MUST_CHECK;
 
 /* Counts requests suspended until a report (callbacks, held
  * transactions); ingress_http_stop waits for them to end. */
 void ingress_suspended_add(long delta);
-
-/* On the resumed call: commits the transaction, or rolls it back when the
- * record was not acknowledged, gives its connection back to the pool and
- * the caller ctx (now the caller's). The result is ingress_txn_finish's. */
-enum hs_err ingress_later_finish(struct ingress_req *r,
-                                 void **ctx) HS_MUST_CHECK;
 
 /* 503 {"error":"unavailable"}: the JSON routes' answer when the database
  * cannot be reached. */

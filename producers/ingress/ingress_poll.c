@@ -67,10 +67,32 @@ static const struct {
     {"unknown", O_UNKNOWN},
 };
 
-static void poll_result_free(void *pr)
+typedef enum MHD_Result (*answer_fn)(struct MHD_Connection *conn,
+                                     struct ingress_req *r,
+                                     const struct poll_result *pr);
+
+/* A released result waiting for its record (ingress_txn_finish_later). */
+struct kept {
+    struct poll_result pr;
+    answer_fn fn;
+};
+
+static void kept_free(void *k)
 {
-    hs_wipe(pr, sizeof(struct poll_result));
-    free(pr);
+    hs_wipe(k, sizeof(struct kept));
+    free(k);
+}
+
+static enum MHD_Result kept_answer(const struct ingress *in,
+                                   struct MHD_Connection *conn,
+                                   struct ingress_req *r, enum hs_err rc,
+                                   void *ctx)
+{
+    const struct kept *k = ctx;
+
+    (void)in;
+    return rc == HS_OK ? k->fn(conn, r, &k->pr)
+                       : ingress_respond_failed(conn, r, rc);
 }
 
 /* One hs_poll_take. A fresh API token is drawn every time; its hash is
@@ -78,11 +100,11 @@ static void poll_result_free(void *pr)
  * recorded (api_token.issued, held): HS_ERR_UNRECORDED when it was not.
  * A result to release parks the request instead (ingress_txn_finish_later,
  * *parked set): the thread serves others while the record is
- * acknowledged, and poll_route answers once resumed. */
+ * acknowledged, and fn answers once resumed. */
 static enum hs_err take(const struct ingress *in, struct MHD_Connection *conn,
                         struct ingress_req *r, const char *key,
-                        const char *kind, int waiting, struct poll_result *pr,
-                        int *parked)
+                        const char *kind, int waiting, answer_fn fn,
+                        struct poll_result *pr, int *parked)
 {
     char hash[44];
     const char *p[4] = {key, kind, waiting ? "t" : "f", hash};
@@ -126,21 +148,22 @@ static enum hs_err take(const struct ingress *in, struct MHD_Connection *conn,
     snprintf(pr->name, sizeof(pr->name), "%s", PQgetvalue(res, 0, 5));
     PQclear(res);
     if (pr->outcome == O_COMPLETE) {
-        struct poll_result *kept = malloc(sizeof(*kept));
+        struct kept *k = malloc(sizeof(*k));
         struct hs_audit_step s = {
             .action = "api_token.issued", .outcome = "ok", .reason = kind,
             .user_id = pr->user_id, .provider = pr->provider,
             .token = pr->api_token};
 
-        if (kept) {
-            *kept = *pr;
-            if (ingress_txn_finish_later(in, conn, r, pg, &s, kept,
-                                         poll_result_free) == HS_OK) {
+        if (k) {
+            k->pr = *pr;
+            k->fn = fn;
+            if (ingress_txn_finish_later(in, conn, r, pg, &s, kept_answer, k,
+                                         kept_free) == HS_OK) {
                 *parked = 1;
                 hs_wipe(pr, sizeof(*pr));
                 return HS_OK;
             }
-            poll_result_free(kept);
+            kept_free(k);
         }
         rc = ingress_txn_finish(in, conn, pg, &s);
     } else {
@@ -152,10 +175,6 @@ static enum hs_err take(const struct ingress *in, struct MHD_Connection *conn,
     return rc;
 }
 
-typedef enum MHD_Result (*answer_fn)(struct MHD_Connection *conn,
-                                     struct ingress_req *r,
-                                     const struct poll_result *pr);
-
 /* Reads the poll and answers, parking the request while the result is
  * pending and the client asked to wait (ingress_wait.h protocol). */
 static enum MHD_Result poll_route(const struct ingress *in,
@@ -166,15 +185,6 @@ static enum MHD_Result poll_route(const struct ingress *in,
     struct poll_result pr;
     enum MHD_Result ret;
 
-    if (r->later) { /* resumed: the released result's record reported */
-        void *kept = NULL;
-        enum hs_err rc = ingress_later_finish(r, &kept);
-
-        ret = rc == HS_OK ? fn(conn, r, kept)
-                          : ingress_respond_failed(conn, r, rc);
-        poll_result_free(kept);
-        return ret;
-    }
     if (r->waiter.woke == INGRESS_WOKE_HANGUP) {
         hs_log(HS_LOG_INFO, "poll.client_left",
                HS_KV_STR("request_id", r->request_id));
@@ -191,7 +201,7 @@ static enum MHD_Result poll_route(const struct ingress *in,
             hs_now_ms() < r->wait_until_ms)
             armed = ingress_wait_arm(in->waits, &r->waiter, key, conn,
                                      r->wait_until_ms) == HS_OK;
-        rc = take(in, conn, r, key, kind, wait_s > 0, &pr, &parked);
+        rc = take(in, conn, r, key, kind, wait_s > 0, fn, &pr, &parked);
         if (parked || rc != HS_OK || pr.outcome != O_PENDING || !armed) {
             if (armed)
                 ingress_wait_disarm(in->waits, &r->waiter);
