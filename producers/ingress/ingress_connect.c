@@ -201,41 +201,34 @@ static enum hs_err code_lookup(const struct ingress *in, const char *code,
  * failure (an unrecorded start too) leaves the code usable; writes the user
  * id to st->subject. HS_ERR_NOTFOUND when the code is gone. */
 static enum hs_err handshake_insert(const struct ingress *in,
-                                    struct hs_pg *pg, const char *code,
-                                    const char *bind_hash,
-                                    struct hs_state *st)
+                                   struct hs_pg *pg, const char *code,
+                                   const char *bind_hash,
+                                   struct hs_state *st)
 {
     char hash[44], ttl[16];
-    const char *p1[1] = {hash};
+    const char *p[5] = {hash, st->handshake_id, st->provider, bind_hash,
+                        ttl};
     PGresult *res = NULL;
     enum hs_err rc;
 
     hs_sha256_b64url(code, strlen(code), hash);
     snprintf(ttl, sizeof(ttl), "%d", in->cfg->state_ttl_s);
+    /* One statement (one round trip): the start route is bound by them. */
     rc = hs_pg_query(pg,
-                     "UPDATE auth_codes SET used_at = now() WHERE "
-                     "code_hash = $1 AND used_at IS NULL AND "
-                     "expires_at > now() RETURNING user_id, agent_id",
-                     1, p1, &res);
+                     "WITH c AS (UPDATE auth_codes SET used_at = now() "
+                     "WHERE code_hash = $1 AND used_at IS NULL AND "
+                     "expires_at > now() RETURNING user_id, agent_id) "
+                     "INSERT INTO handshakes (id, flow, provider, user_id, "
+                     "agent_id, binding_hash, expires_at) SELECT $2, "
+                     "'connect', $3, c.user_id, c.agent_id, $4, now() + "
+                     "make_interval(secs => $5::int) FROM c RETURNING "
+                     "user_id",
+                     5, p, &res);
     if (rc == HS_OK && PQntuples(res) != 1)
         rc = HS_ERR_NOTFOUND;
-    if (rc == HS_OK) {
-        const char *p2[6] = {st->handshake_id, st->provider,
-                             PQgetvalue(res, 0, 0),
-                             PQgetisnull(res, 0, 1) ? NULL
-                                                    : PQgetvalue(res, 0, 1),
-                             bind_hash, ttl};
-
-
+    if (rc == HS_OK)
         snprintf(st->subject, sizeof(st->subject), "%s",
                  PQgetvalue(res, 0, 0));
-        rc = hs_pg_query(pg,
-                         "INSERT INTO handshakes (id, flow, provider, "
-                         "user_id, agent_id, binding_hash, expires_at) "
-                         "VALUES ($1, 'connect', $2, $3, $4, $5, now() + "
-                         "make_interval(secs => $6::int))",
-                         6, p2, NULL);
-    }
     PQclear(res);
     return rc;
 }
