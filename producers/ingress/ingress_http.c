@@ -12,14 +12,14 @@
 #include "ingress_http.h"
 
 #include <arpa/inet.h>
-#include <stdatomic.h>
-#include <time.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "hs_log.h"
 #include "hs_metrics.h"
