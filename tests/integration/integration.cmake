@@ -26,6 +26,12 @@ if(Python3_FOUND)
             ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(integration_refresh PROPERTIES LABELS integration
     TIMEOUT 600 RUN_SERIAL TRUE)
+  add_test(NAME integration_exchange_batch
+    COMMAND ${Python3_EXECUTABLE}
+            ${CMAKE_SOURCE_DIR}/tests/integration/test_exchange_batch.py
+            ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(integration_exchange_batch PROPERTIES
+    LABELS integration TIMEOUT 600 RUN_SERIAL TRUE)
   add_test(NAME integration_audit
     COMMAND ${Python3_EXECUTABLE}
             ${CMAKE_SOURCE_DIR}/tests/integration/test_audit.py

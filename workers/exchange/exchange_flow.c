@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "exchange_batch.h"
 #include "exchange_request.h"
 #include "exchange_retry.h"
 #include "exchange_signin.h"
@@ -188,132 +189,65 @@ static enum hs_err fail_flow(struct hs_worker *w, const struct hs_event *cb,
     return rc;
 }
 
+void exchange_success_steps(const struct exchange_result *s,
+                            struct hs_audit_step a[2])
+{
+    a[0] = (struct hs_audit_step){
+        .action = "exchange.succeeded", .outcome = "ok",
+        .reason = s->cl->flow, .handshake_id = s->cb->handshake_id,
+        .user_id = s->user_id, .provider = s->cb->provider,
+        .token = s->tok->access_token};
+    a[1] = a[0];
+    a[1].action = "signup.completed";
+    a[1].token = NULL;
+}
+
 enum hs_err exchange_success_txn(struct hs_worker *w, void *arg)
 {
     struct exchange_result *s = arg;
-    const struct hs_event *cb = s->cb;
-    struct exchange_stored *st = malloc(sizeof(*st));
+    const struct exchange_result *one[1] = {s};
+    int stored = 0;
     enum hs_err rc;
 
-    if (!st)
-        return HS_ERR_NOMEM;
     rc = s->id ? exchange_user_upsert(w->pg, s->id, s->user_id) : HS_OK;
+    /* The token stored, the handshake complete and token.issued in the
+     * outbox: a batch of one. */
     if (rc == HS_OK)
-        rc = exchange_store_seal(w, s->user_id, cb->provider, s->tok,
-                                 s->expires_at, st);
-    if (rc == HS_OK) {
-        const char *p[8] = {s->user_id, cb->provider,
-                            (const char *)st->access,
-                            st->rlen ? (const char *)st->refresh : NULL,
-                            s->tok->token_type, s->scopes, st->expires_at,
-                            st->ahead};
-        const int lens[8] = {0, 0, (int)st->alen, (int)st->rlen, 0, 0, 0, 0};
-        const int fmts[8] = {0, 0, 1, 1, 0, 0, 0, 0};
-
-        /* A new consent replaces the connection; a provider that sends
-         * no refresh token this time (Google without prompt=consent)
-         * keeps the one it gave before. The next refresh is scheduled
-         * (hs_refresh_at) and any refresher's lease is voided by the new
-         * generation. */
-        rc = hs_pg_query_bin(
-            w->pg,
-            "INSERT INTO provider_tokens AS t (user_id, provider, access_enc,"
-            " refresh_enc, token_type, scopes, expires_at, status, "
-            "updated_at, refresh_at) VALUES ($1, $2, $3, $4, $5, $6, CASE "
-            "WHEN $7::bigint = 0 THEN NULL ELSE to_timestamp($7::bigint / "
-            "1000.0) END, 'active', now(), CASE WHEN $4::bytea IS NOT NULL "
-            "AND $7::bigint <> 0 THEN hs_refresh_at(to_timestamp($7::bigint "
-            "/ 1000.0), $8::int) END)"
-            " ON CONFLICT (user_id, provider) DO UPDATE SET access_enc = "
-            "EXCLUDED.access_enc, refresh_enc = coalesce(EXCLUDED."
-            "refresh_enc, t.refresh_enc), token_type = EXCLUDED.token_type, "
-            "scopes = EXCLUDED.scopes, expires_at = EXCLUDED.expires_at, "
-            "status = 'active', updated_at = now(), refresh_at = CASE WHEN "
-            "coalesce(EXCLUDED.refresh_enc, t.refresh_enc) IS NOT NULL AND "
-            "$7::bigint <> 0 THEN hs_refresh_at(EXCLUDED.expires_at, "
-            "$8::int) END, lease_until = NULL, attempts = 0, last_error = "
-            "NULL, generation = t.generation + 1",
-            8, p, lens, fmts, NULL);
-    }
-    if (rc == HS_OK) {
-        const char *p[2] = {cb->handshake_id, s->user_id};
-        PGresult *res = NULL;
-
-        /* A sign-in flow learns its user here (the loopback flow's
-         * "Authorize" page needs it). */
-        rc = hs_pg_query(w->pg,
-                         "UPDATE handshakes SET status = 'complete', "
-                         "finished_at = now(), user_id = coalesce(user_id, "
-                         "$2) WHERE id = $1 AND status = 'exchanging' "
-                         "RETURNING 1",
-                         2, p, &res);
-        /* No row: it was failed as interrupted meanwhile; that is its
-         * final state, so nothing of this token may be kept. */
-        if (rc == HS_OK && PQntuples(res) != 1)
-            rc = HS_ERR_CONFLICT;
-        PQclear(res);
-    }
+        rc = exchange_batch_store(w, one, 1, &stored);
+    /* Not stored: it was failed as interrupted meanwhile; that is its
+     * final state, so nothing of this token may be kept. */
+    if (rc == HS_OK && !stored)
+        rc = HS_ERR_CONFLICT;
     if (rc == HS_OK && polled(s->cl->flow))
-        rc = poll_finish(w, s->cl->subject, s->user_id, cb->provider, NULL);
-    if (rc == HS_OK)
-        rc = exchange_store_announce(w, HS_EV_TOKEN_ISSUED, s->user_id,
-                                     cb->provider, cb->handshake_id, s->tok,
-                                     s->scopes, s->expires_at);
+        rc = poll_finish(w, s->cl->subject, s->user_id, s->cb->provider,
+                         NULL);
     if (rc == HS_OK) {
         /* Held: the token is kept and announced only once recorded. */
-        struct hs_audit_step a = {
-            .action = "exchange.succeeded", .outcome = "ok",
-            .reason = s->cl->flow, .handshake_id = cb->handshake_id,
-            .user_id = s->user_id, .provider = cb->provider,
-            .token = s->tok->access_token};
+        struct hs_audit_step a[2];
 
-        rc = hs_worker_audit_hold(w, &a);
-        if (rc == HS_OK && s->id) {
-            /* A sign-in flow established its user. */
-            a.action = "signup.completed";
-            a.token = NULL;
-            rc = hs_worker_audit_hold(w, &a);
-        }
+        exchange_success_steps(s, a);
+        rc = hs_worker_audit_hold(w, &a[0]);
+        if (rc == HS_OK && s->id) /* a sign-in flow established its user */
+            rc = hs_worker_audit_hold(w, &a[1]);
     }
-    exchange_store_wipe(st);
-    free(st);
     return rc;
 }
 
-/* Claims the handshake. HS_OK fills *cl; HS_ERR_CONFLICT when it is not
- * ours to exchange (duplicate, finished, or failed here as expired or
- * stale); HS_ERR_TIMEOUT (retriable) while another claim younger than
- * HS_EXCHANGE_STALE is open: that may be a worker that died after claiming
- * (the redelivery comes within seconds), so the event waits in place until
- * the row is finished or stale instead of being dropped as a duplicate,
- * which would leave the flow hanging. */
-enum hs_err exchange_claim(struct hs_worker *w, const struct hs_event *cb,
-                           struct exchange_claim *cl)
+/* The handshake of cb was not claimable (exchange_batch_claim): an
+ * expired start or a claim a crashed worker left behind gets its one
+ * final state (HS_ERR_CONFLICT); anything else is a duplicate
+ * (HS_ERR_CONFLICT), except another claim younger than HS_EXCHANGE_STALE
+ * (HS_ERR_TIMEOUT, retriable): that may be a worker that died after
+ * claiming (the redelivery comes within seconds), so the event waits in
+ * place until the row is finished or stale instead of being dropped as a
+ * duplicate, which would leave the flow hanging. */
+static enum hs_err claim_missed(struct hs_worker *w, const struct hs_event *cb)
 {
     const char *p[3] = {cb->handshake_id, cb->provider, NULL};
     PGresult *res = NULL;
     enum hs_err rc;
     char stale[16];
 
-    rc = hs_pg_query(w->pg,
-                     "UPDATE handshakes SET status = 'exchanging', "
-                     "claimed_at = now() WHERE id = $1 AND provider = $2 AND "
-                     "status = 'started' AND expires_at > now() RETURNING "
-                     "coalesce(user_id, ''), flow, coalesce(subject, '')",
-                     2, p, &res);
-    if (rc != HS_OK)
-        return rc;
-    if (PQntuples(res) == 1) {
-        snprintf(cl->user_id, sizeof(cl->user_id), "%s", PQgetvalue(res, 0, 0));
-        snprintf(cl->flow, sizeof(cl->flow), "%s", PQgetvalue(res, 0, 1));
-        snprintf(cl->subject, sizeof(cl->subject), "%s",
-                 PQgetvalue(res, 0, 2));
-        PQclear(res);
-        return HS_OK;
-    }
-    PQclear(res);
-    /* Not claimable: an expired start or a claim a crashed worker left
-     * behind gets its one final state; anything else is a duplicate. */
     snprintf(stale, sizeof(stale), "%d", w->cfg->exchange_stale_s);
     p[2] = stale;
     rc = hs_pg_query(w->pg,
@@ -345,6 +279,29 @@ enum hs_err exchange_claim(struct hs_worker *w, const struct hs_event *cb,
     }
     PQclear(res);
     return HS_ERR_CONFLICT;
+}
+
+void exchange_claim_all(struct hs_worker *w, const struct hs_event *const *cbs,
+                        size_t n, struct exchange_claim *cls, enum hs_err *rcs)
+{
+    int *claimed = calloc(n ? n : 1, sizeof(*claimed));
+    enum hs_err rc = claimed ? exchange_batch_claim(w, cbs, n, cls, claimed)
+                             : HS_ERR_NOMEM;
+
+    for (size_t i = 0; i < n; i++)
+        rcs[i] = rc != HS_OK ? rc
+                 : claimed[i] ? HS_OK
+                              : claim_missed(w, cbs[i]);
+    free(claimed);
+}
+
+enum hs_err exchange_claim(struct hs_worker *w, const struct hs_event *cb,
+                           struct exchange_claim *cl)
+{
+    enum hs_err rc;
+
+    exchange_claim_all(w, &cb, 1, cl, &rc);
+    return rc;
 }
 
 /* hs_exchange_retries_total{provider,reason}: calls tried again. reason
@@ -399,6 +356,14 @@ static enum exchange_verdict attempt(struct hs_worker *w,
     return v;
 }
 
+/* The retry policy of this worker's exchanges (exchange_retry.h). */
+static void policy(const struct hs_worker *w, struct exchange_retry *pol)
+{
+    exchange_retry_init(pol, w->cfg->exchange_attempts,
+                        w->cfg->http_timeout_ms,
+                        w->cfg->exchange_stale_s * 1000LL);
+}
+
 /* The provider call, tried again after a transient failure while the
  * policy allows (HS_EXCHANGE_ATTEMPTS, inside the claim's staleness
  * window counted from claimed_ms) and the worker runs. Fills tok on
@@ -423,9 +388,7 @@ static enum exchange_verdict call_provider(struct hs_worker *w,
         return EXCHANGE_FAIL;
     if (exchange_request_build(prov, sec, req) != HS_OK)
         goto out;
-    exchange_retry_init(&pol, w->cfg->exchange_attempts,
-                        w->cfg->http_timeout_ms,
-                        w->cfg->exchange_stale_s * 1000LL);
+    policy(w, &pol);
     for (int made = 1;; made++) {
         long status = 0;
         int64_t wait;
@@ -457,114 +420,348 @@ out:
     return v;
 }
 
-enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
-                            char *reason, size_t reasonlen)
+/* ---- a batch of events ----------------------------------------------------
+ * Each event takes the steps of exchange_flow.h, in rounds: a round claims
+ * the next events in one statement, calls their providers, stores the
+ * results in one transaction. A round claims as many as recent calls say
+ * fit in EXCHANGE_ROUND_MS (all of them with a fast provider, one with a
+ * slow one), and gives back the claims it has not called when it runs
+ * past that, so that a worker that dies holds few claims (each fails as
+ * interrupted) and every claim is called well inside its staleness
+ * window. The outbox is relayed once. */
+enum stage {
+    ITEM_NEW,     /* decoded: to claim */
+    ITEM_LATER,   /* its handshake came earlier in the batch: alone, after */
+    ITEM_CLAIMED, /* ours to exchange */
+    ITEM_UNUSED,  /* claimed, not called: to give back */
+    ITEM_READY,   /* exchanged: res to store */
+    ITEM_DONE     /* rc is its result */
+};
+
+struct item {
+    const struct hs_kafka_msg *m;
+    char *reason; /* the DLQ reason, reasonlen bytes */
+    size_t reasonlen;
+    enum stage stage;
+    enum hs_err rc;
+    int64_t claimed_ms; /* the staleness window runs from here */
+    struct hs_event cb;
+    struct exchange_secret sec;
+    struct exchange_token tok;
+    struct exchange_identity id;
+    struct exchange_claim cl;
+    struct exchange_result res;
+};
+
+static void done(struct item *it, enum hs_err rc)
+{
+    it->rc = rc;
+    it->stage = ITEM_DONE;
+}
+
+static void decode(struct item *it, const struct item *before, size_t n)
+{
+    if (hs_event_decode(it->m->val, it->m->vallen, &it->cb) != HS_OK ||
+        it->cb.type != HS_EV_CALLBACK_RECEIVED) {
+        snprintf(it->reason, it->reasonlen, "undecodable_event");
+        done(it, HS_ERR_DECODE);
+        return;
+    }
+    it->stage = ITEM_NEW;
+    /* A replayed callback: claimed after the first one is finished, as
+     * it would be one at a time (a duplicate, exchanging nothing). */
+    for (size_t j = 0; j < n; j++)
+        if (before[j].stage != ITEM_DONE &&
+            strcmp(before[j].cb.handshake_id, it->cb.handshake_id) == 0)
+            it->stage = ITEM_LATER;
+}
+
+/* which[0..k-1]: the first (at most max) items at stage st, in order;
+ * returns k. */
+static size_t pick(const struct item *it, size_t n, enum stage st,
+                   size_t max, size_t *which)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n && k < max; i++)
+        if (it[i].stage == st)
+            which[k++] = i;
+    return k;
+}
+
+/* Claims the first max new items. */
+static void claim(struct hs_worker *w, struct item *it, size_t n, size_t max)
+{
+    const struct hs_event *cbs[HS_WORKER_BATCH];
+    struct exchange_claim cls[HS_WORKER_BATCH];
+    enum hs_err rcs[HS_WORKER_BATCH];
+    size_t which[HS_WORKER_BATCH], k = pick(it, n, ITEM_NEW, max, which);
+    int64_t now;
+
+    if (!k)
+        return;
+    for (size_t j = 0; j < k; j++)
+        cbs[j] = &it[which[j]].cb;
+    exchange_claim_all(w, cbs, k, cls, rcs);
+    now = hs_now_ms();
+    for (size_t j = 0; j < k; j++) {
+        struct item *x = &it[which[j]];
+
+        if (rcs[j] == HS_OK) {
+            x->cl = cls[j];
+            x->claimed_ms = now;
+            x->stage = ITEM_CLAIMED;
+            hs_log(HS_LOG_INFO, "exchange.claimed",
+                   HS_KV_STR("handshake_id", x->cb.handshake_id),
+                   HS_KV_STR("provider", x->cb.provider));
+        } else if (rcs[j] == HS_ERR_CONFLICT) {
+            hs_log(HS_LOG_INFO, "exchange.duplicate",
+                   HS_KV_STR("handshake_id", x->cb.handshake_id));
+            done(x, HS_OK);
+        } else {
+            done(x, rcs[j]); /* transient: retried in place */
+        }
+    }
+}
+
+/* How many to claim in a round: as many calls as fit in EXCHANGE_ROUND_MS
+ * at the recent pace (x->call_ms), at least one. */
+static size_t round_size(const struct exchange_ctx *x)
+{
+    double k = x->call_ms > 0 ? EXCHANGE_ROUND_MS / x->call_ms
+                              : HS_WORKER_BATCH;
+
+    return k < 1 ? 1 : k > HS_WORKER_BATCH ? HS_WORKER_BATCH : (size_t)k;
+}
+
+/* Gives back the claims of the unused items (their codes were not
+ * presented): new again, claimed afresh in a later round; when stopping,
+ * left to be redelivered (retriable). If the statement fails the claims
+ * stay, and those events, tried again, wait until the claims are stale
+ * and fail them as interrupted: never exchanged twice. */
+static void release(struct hs_worker *w, struct item *it, size_t n)
+{
+    const struct hs_event *cbs[HS_WORKER_BATCH];
+    size_t which[HS_WORKER_BATCH],
+        k = pick(it, n, ITEM_UNUSED, HS_WORKER_BATCH, which);
+    enum hs_err rc;
+
+    if (!k)
+        return;
+    for (size_t j = 0; j < k; j++)
+        cbs[j] = &it[which[j]].cb;
+    rc = exchange_batch_release(w, cbs, k);
+    hs_log(rc == HS_OK ? HS_LOG_INFO : HS_LOG_WARN, "exchange.released",
+           HS_KV_INT("handshakes", (long)k),
+           HS_KV_STR("reason", rc == HS_OK ? NULL : hs_strerror(rc)));
+    for (size_t j = 0; j < k; j++) {
+        if (hs_worker_running())
+            it[which[j]].stage = ITEM_NEW;
+        else
+            done(&it[which[j]], HS_ERR_TIMEOUT);
+    }
+}
+
+/* Steps 3 and the checks before it for a claimed item: ITEM_READY with
+ * res filled, or ITEM_DONE (the flow failed visibly). */
+static void exchange(struct hs_worker *w, struct item *it)
 {
     struct exchange_ctx *x = w->arg;
-    struct hs_event *cb = calloc(1, sizeof(*cb));
-    struct exchange_secret *sec = calloc(1, sizeof(*sec));
-    struct exchange_token *tok = calloc(1, sizeof(*tok));
-    struct exchange_identity *id = calloc(1, sizeof(*id));
+    struct hs_event *cb = &it->cb;
+    struct exchange_claim *cl = &it->cl;
     unsigned char pt[HS_BLOB_MAX];
     size_t ptlen = 0;
     const struct hs_provider *prov;
     const char *error = NULL;
-    struct exchange_claim cl;
     enum exchange_verdict v;
-    int64_t claimed_ms;
-    enum hs_err rc = HS_ERR_NOMEM;
+    enum hs_err rc;
 
-    if (!cb || !sec || !tok || !id)
-        goto out;
-    rc = hs_event_decode(m->val, m->vallen, cb);
-    if (rc != HS_OK || cb->type != HS_EV_CALLBACK_RECEIVED) {
-        snprintf(reason, reasonlen, "undecodable_event");
-        rc = HS_ERR_DECODE;
-        goto out;
-    }
-    rc = exchange_claim(w, cb, &cl);
-    if (rc == HS_ERR_CONFLICT) {
-        hs_log(HS_LOG_INFO, "exchange.duplicate",
-               HS_KV_STR("handshake_id", cb->handshake_id));
-        rc = HS_OK;
-        goto out;
-    }
-    if (rc != HS_OK)
-        goto out; /* transient: retried in place */
-    claimed_ms = hs_now_ms(); /* the staleness window runs from here */
-    hs_log(HS_LOG_INFO, "exchange.claimed",
-           HS_KV_STR("handshake_id", cb->handshake_id),
-           HS_KV_STR("provider", cb->provider));
     if (hs_aead_open(w->kr, HS_KEY_PIPELINE, cb->sealed, cb->sealed_len,
                      cb->handshake_id, strlen(cb->handshake_id), pt,
                      sizeof(pt), &ptlen) != HS_OK ||
-        exchange_secret_parse(pt, ptlen, cb->error[0] == '\0', sec) != HS_OK) {
+        exchange_secret_parse(pt, ptlen, cb->error[0] == '\0', &it->sec) !=
+            HS_OK) {
         /* Visible failure for the user; the bytes go to the DLQ. */
-        rc = fail_flow(w, cb, &cl, "unreadable_callback", NULL);
-        snprintf(reason, reasonlen, "unreadable_sealed_part");
-        rc = rc == HS_OK ? HS_ERR_CRYPTO : rc;
+        rc = fail_flow(w, cb, cl, "unreadable_callback", NULL);
+        snprintf(it->reason, it->reasonlen, "unreadable_sealed_part");
+        done(it, rc == HS_OK ? HS_ERR_CRYPTO : rc);
         goto out;
     }
     prov = hs_catalog_find(&x->cat, cb->provider);
-    if (strcmp(cl.flow, "connect") != 0 && !signin(cl.flow))
-        rc = fail_flow(w, cb, &cl, "unsupported_flow", NULL);
+    if (strcmp(cl->flow, "connect") != 0 && !signin(cl->flow))
+        rc = fail_flow(w, cb, cl, "unsupported_flow", NULL);
     else if (cb->error[0])
-        rc = fail_flow(w, cb, &cl, cb->error, cb->error_description);
+        rc = fail_flow(w, cb, cl, cb->error, cb->error_description);
     else if (!prov)
-        rc = fail_flow(w, cb, &cl, "unknown_provider", NULL);
-    else if (signin(cl.flow) && !prov->signin)
-        rc = fail_flow(w, cb, &cl, "not_signin_provider", NULL);
-    else if ((v = call_provider(w, cb, prov, sec, claimed_ms, tok,
-                                &error)) == EXCHANGE_FAIL)
-        rc = fail_flow(w, cb, &cl, error, tok->error_description);
+        rc = fail_flow(w, cb, cl, "unknown_provider", NULL);
+    else if (signin(cl->flow) && !prov->signin)
+        rc = fail_flow(w, cb, cl, "not_signin_provider", NULL);
+    else if ((v = call_provider(w, cb, prov, &it->sec, it->claimed_ms,
+                                &it->tok, &error)) == EXCHANGE_FAIL)
+        rc = fail_flow(w, cb, cl, error, it->tok.error_description);
     else if (v != EXCHANGE_OK) {
         /* The provider stayed unavailable: a visible failure for the
          * user, and the event to hs.dlq, where it can be looked at. */
-        rc = fail_flow(w, cb, &cl, error, NULL);
-        snprintf(reason, reasonlen, "provider_unavailable: %s", error);
+        rc = fail_flow(w, cb, cl, error, NULL);
+        snprintf(it->reason, it->reasonlen, "provider_unavailable: %s",
+                 error);
         rc = rc == HS_OK ? HS_ERR_PROVIDER : rc;
     }
-    else if (signin(cl.flow) &&
-             exchange_identify(w, prov, tok, sec->nonce, id, &error) != HS_OK)
-        rc = fail_flow(w, cb, &cl, error, NULL);
+    else if (signin(cl->flow) &&
+             exchange_identify(w, prov, &it->tok, it->sec.nonce, &it->id,
+                               &error) != HS_OK)
+        rc = fail_flow(w, cb, cl, error, NULL);
     else {
-        struct exchange_result s = {
-            cb, &cl, signin(cl.flow) ? id : NULL, "", tok,
-            tok->scope[0] ? tok->scope : prov->scopes,
-            exchange_store_expiry(tok, hs_now_ms())};
+        it->res = (struct exchange_result){
+            cb, cl, signin(cl->flow) ? &it->id : NULL, "", &it->tok,
+            it->tok.scope[0] ? it->tok.scope : prov->scopes,
+            exchange_store_expiry(&it->tok, hs_now_ms())};
+        snprintf(it->res.user_id, sizeof(it->res.user_id), "%s", cl->user_id);
+        it->stage = ITEM_READY;
+        goto out;
+    }
+    done(it, rc);
+out:
+    hs_wipe(pt, sizeof(pt));
+}
+
+/* Step 4 for every ready item, then each one's outcome. */
+static void store(struct hs_worker *w, struct item *it, size_t n)
+{
+    struct exchange_result *rs[HS_WORKER_BATCH];
+    enum hs_err rcs[HS_WORKER_BATCH];
+    size_t which[HS_WORKER_BATCH],
+        k = pick(it, n, ITEM_READY, HS_WORKER_BATCH, which);
+
+    if (!k)
+        return;
+    for (size_t j = 0; j < k; j++)
+        rs[j] = &it[which[j]].res;
+    exchange_store_all(w, rs, k, rcs);
+    for (size_t j = 0; j < k; j++) {
+        struct item *x = &it[which[j]];
+        enum hs_err rc = rcs[j];
         char fp[17];
 
-        snprintf(s.user_id, sizeof(s.user_id), "%s", cl.user_id);
-        rc = hs_worker_txn(w, exchange_success_txn, &s);
-        hs_crypto_fingerprint(tok->access_token, fp);
+        hs_crypto_fingerprint(x->tok.access_token, fp);
         hs_log(rc == HS_OK ? HS_LOG_INFO : HS_LOG_ERROR,
                rc == HS_OK ? "exchange.succeeded" : "exchange.store_failed",
-               HS_KV_STR("handshake_id", cb->handshake_id),
-               HS_KV_STR("provider", cb->provider),
+               HS_KV_STR("handshake_id", x->cb.handshake_id),
+               HS_KV_STR("provider", x->cb.provider),
                HS_KV_STR("fingerprint", fp),
                HS_KV_STR("reason", rc == HS_OK ? NULL : hs_strerror(rc)));
         if (rc == HS_OK)
-            exchange_count(cb->provider, "ok");
+            exchange_count(x->cb.provider, "ok");
         if (rc == HS_ERR_CONFLICT)
             rc = HS_OK; /* already failed as interrupted: final */
         else if (rc != HS_OK && !hs_err_is_retriable(rc))
             /* Never leave the claim open: the code is spent either way. */
-            rc = fail_flow(w, cb, &cl, "server_error",
+            rc = fail_flow(w, &x->cb, &x->cl, "server_error",
                            "the token could not be stored");
+        done(x, rc);
     }
-    if (rc == HS_OK) /* deliver now rather than at the next idle tick */
+}
+
+static void handle_items(struct hs_worker *w, struct item *it, size_t n)
+{
+    struct exchange_ctx *x = w->arg;
+    size_t which[HS_WORKER_BATCH];
+    int claimed = 0;
+
+    for (size_t i = 0; i < n; i++)
+        decode(&it[i], it, i);
+    while (hs_worker_running() &&
+           pick(it, n, ITEM_NEW, HS_WORKER_BATCH, which)) {
+        size_t k = round_size(x), called = 0;
+        int64_t t0;
+
+        claim(w, it, n, k);
+        t0 = hs_now_ms();
+        for (size_t i = 0; i < n; i++) {
+            int64_t t;
+
+            if (it[i].stage != ITEM_CLAIMED)
+                continue;
+            claimed = 1;
+            /* The first of a round is always called (as alone). */
+            if (called && (!hs_worker_running() ||
+                           hs_now_ms() - t0 > EXCHANGE_ROUND_MS)) {
+                it[i].stage = ITEM_UNUSED;
+                continue;
+            }
+            t = hs_now_ms();
+            exchange(w, &it[i]);
+            called++;
+            t = hs_now_ms() - t;
+            x->call_ms = x->call_ms > 0 ? 0.7 * x->call_ms + 0.3 * (double)t
+                                        : (double)t;
+        }
+        if (n > 1)
+            hs_log(HS_LOG_INFO, "exchange.batch",
+                   HS_KV_INT("events", (long)n), HS_KV_INT("claimed", (long)k),
+                   HS_KV_INT("called", (long)called));
+        store(w, it, n);
+        release(w, it, n);
+    }
+    /* Stopping: the ones never claimed are redelivered. */
+    for (size_t i = 0; i < n; i++)
+        if (it[i].stage == ITEM_NEW)
+            done(&it[i], HS_ERR_TIMEOUT);
+    if (claimed) /* deliver now rather than at the next idle tick */
         (void)hs_outbox_relay(w->pg, w->producer, w->cfg, NULL);
-out:
-    hs_wipe(pt, sizeof(pt));
-    if (sec)
-        exchange_secret_wipe(sec);
-    if (tok)
-        exchange_token_wipe(tok);
-    if (cb)
-        hs_event_wipe(cb);
-    free(cb);
-    free(sec);
-    free(tok);
-    free(id);
+    for (size_t i = 0; i < n; i++)
+        if (it[i].stage == ITEM_LATER)
+            handle_items(w, &it[i], 1);
+}
+
+static void item_wipe(struct item *it)
+{
+    exchange_secret_wipe(&it->sec);
+    exchange_token_wipe(&it->tok);
+    hs_event_wipe(&it->cb);
+    hs_wipe(&it->id, sizeof(it->id));
+}
+
+enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
+                            char *reason, size_t reasonlen)
+{
+    struct item *it = calloc(1, sizeof(*it));
+    enum hs_err rc;
+
+    if (!it)
+        return HS_ERR_NOMEM;
+    it->m = m;
+    it->reason = reason;
+    it->reasonlen = reasonlen;
+    handle_items(w, it, 1);
+    rc = it->rc;
+    item_wipe(it);
+    free(it);
     return rc;
+}
+
+void exchange_handle_batch(struct hs_worker *w, struct hs_kafka_msg *const *m,
+                           size_t n, enum hs_err *rcs,
+                           char (*reasons)[HS_WORKER_REASON])
+{
+    struct item *it = calloc(n ? n : 1, sizeof(*it));
+
+    for (size_t i = 0; i < n; i++) {
+        rcs[i] = HS_ERR_NOMEM;
+        if (!it)
+            continue;
+        it[i].m = m[i];
+        it[i].reason = reasons[i];
+        it[i].reasonlen = HS_WORKER_REASON;
+    }
+    if (!it)
+        return;
+    for (size_t i = 0; i < n; i += HS_WORKER_BATCH)
+        handle_items(w, it + i,
+                     n - i < HS_WORKER_BATCH ? n - i : HS_WORKER_BATCH);
+    for (size_t i = 0; i < n; i++) {
+        rcs[i] = it[i].rc;
+        item_wipe(&it[i]);
+    }
+    free(it);
 }

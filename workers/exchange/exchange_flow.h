@@ -18,6 +18,20 @@
  *    status, and the token.issued / connect.failed event in the outbox.
  * A claim left "exchanging" by a crashed worker is failed ("interrupted")
  * when its event comes back after HS_EXCHANGE_STALE (120 s).
+ *
+ * exchange_handle_batch takes the events of a consumer batch through the
+ * same steps, batched where it pays (exchange_batch.h), in rounds: the
+ * claims of a round in one statement, committed before its first provider
+ * call; the provider calls one after the other; the results of the
+ * connect flows in one transaction (one statement, their audit records
+ * held together) after the round's last call; the outbox relayed once per
+ * batch. A round claims what recent calls say fits in EXCHANGE_ROUND_MS,
+ * and gives back (untried, "started" again) the claims it has not called
+ * when it runs past that or the worker is stopping: a worker that dies
+ * holds few claims, and each claim is called as early as alone. Each
+ * event keeps the guarantees above: a callback repeated in the batch is
+ * handled after the first (a duplicate); a result the batch cannot store
+ * together is stored on its own.
  */
 #ifndef EXCHANGE_FLOW_H
 #define EXCHANGE_FLOW_H
@@ -27,8 +41,12 @@
 #include "hs_provider.h"
 #include "hs_worker.h"
 
+/* A round of a batch claims at most the calls that fit in this long. */
+#define EXCHANGE_ROUND_MS 200
+
 struct exchange_ctx {
     struct hs_catalog cat;
+    double call_ms; /* recent time of one exchange (moving average) */
 };
 
 struct exchange_identity;
@@ -67,9 +85,26 @@ enum hs_err exchange_claim(struct hs_worker *w, const struct hs_event *cb,
                            struct exchange_claim *cl);
 enum hs_err exchange_success_txn(struct hs_worker *w, void *arg);
 
+/* exchange_claim for cbs[0..n-1] (distinct handshake ids), as
+ * exchange_handle_batch takes them: rcs[i] is exchange_claim's result
+ * for cbs[i], cls[i] filled when HS_OK; the claimable ones are claimed in
+ * one statement (exchange_batch_claim), the others looked at one by one.
+ * exchange_store_all (exchange_batch.h) is the store. */
+void exchange_claim_all(struct hs_worker *w, const struct hs_event *const *cbs,
+                        size_t n, struct exchange_claim *cls,
+                        enum hs_err *rcs);
+
+/* The records exchange_success_txn holds for s: a[0] exchange.succeeded;
+ * a[1] signup.completed, for a sign-in flow (it established its user). */
+void exchange_success_steps(const struct exchange_result *s,
+                            struct hs_audit_step a[2]);
+
 enum hs_err exchange_init(struct hs_worker *w, char *err, size_t errlen);
 enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
                             char *reason, size_t reasonlen);
+void exchange_handle_batch(struct hs_worker *w, struct hs_kafka_msg *const *m,
+                           size_t n, enum hs_err *rcs,
+                           char (*reasons)[HS_WORKER_REASON]);
 void exchange_idle(struct hs_worker *w);
 void exchange_cleanup(struct hs_worker *w);
 

@@ -40,12 +40,13 @@ void exchange_store_wipe(struct exchange_stored *s)
     hs_wipe(s, sizeof(*s));
 }
 
-enum hs_err exchange_store_announce(struct hs_worker *w,
-                                    enum hs_event_type type,
-                                    const char *user_id, const char *provider,
-                                    const char *handshake_id,
-                                    const struct exchange_token *tok,
-                                    const char *scopes, int64_t expires_at)
+enum hs_err exchange_store_event(const struct hs_worker *w,
+                                 enum hs_event_type type, const char *user_id,
+                                 const char *provider,
+                                 const char *handshake_id,
+                                 const struct exchange_token *tok,
+                                 const char *scopes, int64_t expires_at,
+                                 msgpack_sbuffer *out)
 {
     struct hs_event *ev = calloc(1, sizeof(*ev));
     size_t sealed_len = 0;
@@ -65,8 +66,27 @@ enum hs_err exchange_store_announce(struct hs_worker *w,
                        ev->sealed, sizeof(ev->sealed), &sealed_len);
     ev->sealed_len = sealed_len;
     if (rc == HS_OK)
-        rc = hs_outbox_add_event(w->pg, HS_TOPIC_TOKENS, user_id, ev);
+        rc = hs_event_encode(ev, out);
     hs_event_wipe(ev);
     free(ev);
+    return rc;
+}
+
+enum hs_err exchange_store_announce(struct hs_worker *w,
+                                    enum hs_event_type type,
+                                    const char *user_id, const char *provider,
+                                    const char *handshake_id,
+                                    const struct exchange_token *tok,
+                                    const char *scopes, int64_t expires_at)
+{
+    msgpack_sbuffer sb;
+    enum hs_err rc;
+
+    msgpack_sbuffer_init(&sb);
+    rc = exchange_store_event(w, type, user_id, provider, handshake_id, tok,
+                              scopes, expires_at, &sb);
+    if (rc == HS_OK)
+        rc = hs_outbox_add(w->pg, HS_TOPIC_TOKENS, user_id, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
     return rc;
 }

@@ -7,11 +7,13 @@
  * the expiry and the refresh lead as SQL text parameters;
  * exchange_store_announce() adds the token.issued / token.refreshed event
  * to the outbox in the caller's transaction, the access token sealed for
- * hs.tokens. Nothing leaves these in clear.
+ * hs.tokens (exchange_store_event() encodes that event, for a caller that
+ * inserts several at once). Nothing leaves these in clear.
  */
 #ifndef EXCHANGE_STORE_H
 #define EXCHANGE_STORE_H
 
+#include <msgpack.h>
 #include <stdint.h>
 
 #include "exchange_token.h"
@@ -38,7 +40,16 @@ enum hs_err exchange_store_seal(const struct hs_worker *w,
 void exchange_store_wipe(struct exchange_stored *s);
 
 /* type: HS_EV_TOKEN_ISSUED or HS_EV_TOKEN_REFRESHED; handshake_id may be
- * "". */
+ * "". exchange_store_event appends the encoded event to out (caller owns
+ * out); exchange_store_announce inserts it into the outbox (key: user_id)
+ * in the caller's transaction. */
+enum hs_err exchange_store_event(const struct hs_worker *w,
+                                 enum hs_event_type type, const char *user_id,
+                                 const char *provider,
+                                 const char *handshake_id,
+                                 const struct exchange_token *tok,
+                                 const char *scopes, int64_t expires_at,
+                                 msgpack_sbuffer *out) HS_MUST_CHECK;
 enum hs_err exchange_store_announce(struct hs_worker *w,
                                     enum hs_event_type type,
                                     const char *user_id, const char *provider,

@@ -13,7 +13,7 @@ int main(int argc, char **argv)
         .topic = HS_TOPIC_CALLBACKS,
         .need = HS_NEED_PROVIDERS,
         .init = exchange_init,
-        .handle = exchange_handle,
+        .handle_batch = exchange_handle_batch,
         .idle = exchange_idle,
         .cleanup = exchange_cleanup,
     };

@@ -3,9 +3,11 @@
  * (tests/bench/store.py, issue 10 "persistence").
  *
  *   hs-bench-store --count N [--threads T] [--seconds S] [--batch B]
+ *                  [--relay 0|1]
  *
- * Environment: HS_PG_URL, HS_SECRET_KEYS (as hs-exchange; HS_ENV,
- * HS_REFRESH_AHEAD, HS_EXCHANGE_STALE are read too).
+ * Environment: HS_PG_URL, HS_SECRET_KEYS, with --relay 1 HS_KAFKA_BROKERS
+ * (as hs-exchange; HS_ENV, HS_REFRESH_AHEAD, HS_EXCHANGE_STALE are read
+ * too).
  *
  * 1. Inserts N users and N connect handshakes, as the start route does
  *    (producers/ingress/ingress_connect.c handshake_insert: flow
@@ -13,21 +15,18 @@
  *    random 22-character ids), in chunks, untimed.
  * 2. Runs T threads, each with its own PostgreSQL connection and its own
  *    struct hs_worker, for S seconds or until the N handshakes are used.
- *    Each handshake is what exchange_handle does for a connect callback
- *    that succeeds, minus the provider: exchange_claim() (the claim,
- *    committed before the provider call), then a canned token response
- *    parsed by exchange_token_parse() (zero latency), then
- *    hs_worker_txn(exchange_success_txn) (token sealed and stored, the
- *    handshake complete, token.issued in the outbox). Not included: the
- *    callback event's decode and open (CPU, no storage), the audit hold
- *    (no auditor: HS_OK) and the outbox relay that exchange_handle runs
- *    after each handshake (it needs Kafka; it is counted separately by
- *    --relay-cost).
- *    --batch B > 1 is a PROTOTYPE hs-exchange does not do: a thread takes
- *    B handshakes, claims them in one transaction (B exchange_claim()
- *    calls between BEGIN and COMMIT), then stores the B results in one
- *    transaction (B exchange_success_txn() calls). Same SQL, same C,
- *    B times fewer commits.
+ *    A thread takes B handshakes at a time (a consumer batch of B
+ *    callbacks; B = 1 is a message handled alone) and does with them what
+ *    exchange_handle_batch does for connect callbacks that succeed, minus
+ *    the provider: exchange_claim_all() (the claims, one statement,
+ *    committed before the provider calls), then a canned token response
+ *    parsed by exchange_token_parse() for each (zero latency), then
+ *    exchange_store_all() (tokens sealed and stored, handshakes complete,
+ *    token.issued in the outbox, in one transaction), then with --relay
+ *    the outbox relay hs-exchange runs once per batch (hs_outbox_relay to
+ *    HS_KAFKA_BROKERS, acks=all, one producer per thread). Not included:
+ *    the callback events' decode and open (CPU, no storage) and the audit
+ *    hold (no auditor: HS_OK).
  * 3. Prints one JSON line: handshakes, seconds, rate, and what one
  *    handshake cost in statements sent and commits (counted by wrapping
  *    libpq's PQsendQueryParams/PQsendQuery at link time), plus any error.
@@ -44,19 +43,21 @@
 
 #include <libpq-fe.h>
 
+#include "exchange_batch.h"
 #include "exchange_flow.h"
 #include "exchange_store.h"
 #include "exchange_token.h"
 #include "hs_config.h"
 #include "hs_crypto.h"
 #include "hs_event.h"
+#include "hs_kafka.h"
 #include "hs_log.h"
+#include "hs_outbox.h"
 #include "hs_pg.h"
 #include "hs_worker.h"
 
 #define CHUNK 5000
 #define MAX_THREADS 64
-#define MAX_BATCH 256
 
 /* ---- statement and commit counting (-Wl,--wrap) ------------------------ */
 static _Atomic long n_statements, n_commits;
@@ -109,6 +110,7 @@ struct shared {
     char (*ids)[HS_ID_LEN + 1];
     long count;
     int batch;
+    int relay;            /* 1: hs_outbox_relay after each batch */
     _Atomic long next;    /* next handshake index to take */
     _Atomic long done;    /* handshakes stored */
     _Atomic long errors;  /* claims or stores that failed */
@@ -147,69 +149,30 @@ static enum hs_err canned_token(struct exchange_token *tok)
     return exchange_token_parse(body, (size_t)n, tok);
 }
 
-struct one {
-    struct hs_event cb;
-    struct exchange_claim cl;
-    int claimed;
-};
-
-struct claims {
-    struct one *o;
-    int n;
-};
-
-/* B claims in one transaction (the --batch prototype). */
-static enum hs_err claim_all(struct hs_worker *w, void *arg)
-{
-    struct claims *c = arg;
-
-    for (int i = 0; i < c->n; i++) {
-        enum hs_err rc = exchange_claim(w, &c->o[i].cb, &c->o[i].cl);
-
-        c->o[i].claimed = rc == HS_OK;
-        if (rc != HS_OK && rc != HS_ERR_CONFLICT)
-            return rc;
-    }
-    return HS_OK;
-}
-
-struct results {
-    struct exchange_result *r;
-    int n;
-};
-
-/* B results in one transaction (the --batch prototype). */
-static enum hs_err store_all(struct hs_worker *w, void *arg)
-{
-    struct results *rs = arg;
-
-    for (int i = 0; i < rs->n; i++) {
-        enum hs_err rc = exchange_success_txn(w, &rs->r[i]);
-
-        if (rc != HS_OK)
-            return rc;
-    }
-    return HS_OK;
-}
-
 static void *runner(void *arg)
 {
     struct shared *sh = arg;
     struct hs_worker w = {0};
     struct exchange_token *tok = calloc(1, sizeof(*tok));
-    struct one *o = calloc((size_t)sh->batch, sizeof(*o));
-    struct exchange_result *r = calloc((size_t)sh->batch, sizeof(*r));
+    struct hs_event *cb = calloc((size_t)sh->batch, sizeof(*cb));
+    const struct hs_event *cbs[HS_WORKER_BATCH];
+    struct exchange_claim cl[HS_WORKER_BATCH];
+    struct exchange_result r[HS_WORKER_BATCH];
+    struct exchange_result *rs[HS_WORKER_BATCH];
+    enum hs_err rcs[HS_WORKER_BATCH];
     const char *scopes;
     char err[256];
     enum hs_err rc;
 
     w.cfg = sh->cfg;
     w.kr = sh->kr;
-    if (!tok || !o || !r || canned_token(tok) != HS_OK) {
+    if (!tok || !cb || canned_token(tok) != HS_OK) {
         note_error(sh, "setup", HS_ERR_NOMEM);
         goto out;
     }
     rc = hs_pg_new(sh->cfg->pg_url, &w.pg, err, sizeof(err));
+    if (rc == HS_OK && sh->relay)
+        rc = hs_kafka_producer_new(sh->cfg, &w.producer, err, sizeof(err));
     if (rc != HS_OK) {
         note_error(sh, "connect", rc);
         goto out;
@@ -222,61 +185,48 @@ static void *runner(void *arg)
         if (first >= sh->count)
             break;
         for (; n < sh->batch && first + n < sh->count; n++) {
-            memset(&o[n], 0, sizeof(o[n]));
-            snprintf(o[n].cb.handshake_id, sizeof(o[n].cb.handshake_id), "%s",
+            memset(&cb[n], 0, sizeof(cb[n]));
+            snprintf(cb[n].handshake_id, sizeof(cb[n].handshake_id), "%s",
                      sh->ids[first + n]);
-            snprintf(o[n].cb.provider, sizeof(o[n].cb.provider), "demo");
+            snprintf(cb[n].provider, sizeof(cb[n].provider), "demo");
+            cbs[n] = &cb[n];
         }
-        if (sh->batch == 1) {
-            /* exchange_handle's way: the claim commits by itself. */
-            rc = exchange_claim(&w, &o[0].cb, &o[0].cl);
-            o[0].claimed = rc == HS_OK;
-        } else {
-            struct claims c = {o, n};
-
-            rc = hs_worker_txn(&w, claim_all, &c);
-        }
-        if (rc != HS_OK && rc != HS_ERR_CONFLICT) {
-            note_error(sh, "claim", rc);
-            continue;
-        }
-        /* The provider call is here; its answer is the canned tok. */
+        exchange_claim_all(&w, cbs, (size_t)n, cl, rcs);
+        /* The provider calls are here; each answer is the canned tok. */
         for (int i = 0; i < n; i++) {
-            if (!o[i].claimed) {
-                note_error(sh, "claim", HS_ERR_CONFLICT);
+            if (rcs[i] != HS_OK) {
+                note_error(sh, "claim", rcs[i]);
                 continue;
             }
-            memset(&r[m], 0, sizeof(r[m]));
-            r[m].cb = &o[i].cb;
-            r[m].cl = &o[i].cl;
-            snprintf(r[m].user_id, sizeof(r[m].user_id), "%s",
-                     o[i].cl.user_id);
-            r[m].tok = tok;
-            r[m].scopes = scopes;
-            r[m].expires_at = exchange_store_expiry(tok, hs_now_ms());
+            r[m] = (struct exchange_result){
+                &cb[i], &cl[i], NULL, "", tok, scopes,
+                exchange_store_expiry(tok, hs_now_ms())};
+            snprintf(r[m].user_id, sizeof(r[m].user_id), "%s", cl[i].user_id);
+            rs[m] = &r[m];
             m++;
         }
         if (m == 0)
             continue;
-        if (sh->batch == 1) {
-            rc = hs_worker_txn(&w, exchange_success_txn, &r[0]);
-        } else {
-            struct results rs = {r, m};
-
-            rc = hs_worker_txn(&w, store_all, &rs);
+        exchange_store_all(&w, rs, (size_t)m, rcs);
+        for (int i = 0; i < m; i++) {
+            if (rcs[i] != HS_OK)
+                note_error(sh, "store", rcs[i]);
+            else
+                sh->done++;
         }
-        if (rc != HS_OK)
-            note_error(sh, "store", rc);
-        else
-            sh->done += m;
+        if (sh->relay) {
+            rc = hs_outbox_relay(w.pg, w.producer, sh->cfg, NULL);
+            if (rc != HS_OK)
+                note_error(sh, "relay", rc);
+        }
     }
 out:
+    hs_kafka_producer_free(w.producer);
     hs_pg_free(w.pg);
     if (tok)
         exchange_token_wipe(tok);
     free(tok);
-    free(o);
-    free(r);
+    free(cb);
     return NULL;
 }
 
@@ -375,8 +325,8 @@ static long num(const char *s)
 static int usage(void)
 {
     fprintf(stderr, "usage: hs-bench-store --count N [--threads T] "
-                    "[--seconds S] [--batch B]\n"
-                    "(HS_PG_URL, HS_SECRET_KEYS in the environment)\n");
+                    "[--seconds S] [--batch B] [--relay 0|1]\n"
+                    "(HS_PG_URL, HS_SECRET_KEYS, HS_KAFKA_BROKERS in the environment)\n");
     return 2;
 }
 
@@ -404,17 +354,22 @@ int main(int argc, char **argv)
             seconds = atof(v);
         else if (strcmp(argv[i], "--batch") == 0)
             sh.batch = (int)num(v);
+        else if (strcmp(argv[i], "--relay") == 0)
+            sh.relay = (int)num(v);
         else
             return usage();
         i++;
     }
     if (sh.count < 1 || threads < 1 || threads > MAX_THREADS ||
-        seconds <= 0 || sh.batch < 1 || sh.batch > MAX_BATCH)
+        seconds <= 0 || sh.batch < 1 || sh.batch > HS_WORKER_BATCH || sh.relay < 0 ||
+        sh.relay > 1)
         return usage();
     if (hs_crypto_init() != 0)
         return 1;
-    if (hs_config_load(&cfg, HS_NEED_PG | HS_NEED_KEYS, err, sizeof(err)) !=
-        HS_OK) {
+    if (hs_config_load(&cfg,
+                       HS_NEED_PG | HS_NEED_KEYS |
+                           (sh.relay ? HS_NEED_KAFKA : 0u),
+                       err, sizeof(err)) != HS_OK) {
         fprintf(stderr, "hs-bench-store: %s\n", err);
         return 2;
     }
@@ -442,10 +397,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
     t1 = now_s();
-    printf("{\"threads\": %d, \"batch\": %d, \"handshakes\": %ld, "
+    printf("{\"threads\": %d, \"batch\": %d, \"relay\": %d, "
+           "\"handshakes\": %ld, "
            "\"seconds\": %.3f, \"rate\": %.1f, \"statements_per\": %.3f, "
            "\"commits_per\": %.3f, \"errors\": %ld, \"first_error\": \"%s\"}\n",
-           threads, sh.batch, (long)sh.done, t1 - t0,
+           threads, sh.batch, sh.relay, (long)sh.done, t1 - t0,
            (double)sh.done / (t1 - t0),
            sh.done ? (double)(n_statements - st0) / (double)sh.done : 0.0,
            sh.done ? (double)(n_commits - cm0) / (double)sh.done : 0.0,
