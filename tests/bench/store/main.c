@@ -201,7 +201,11 @@ static void *runner(void *arg)
             r[m] = (struct exchange_result){
                 &cb[i], &cl[i], NULL, "", tok, scopes,
                 exchange_store_expiry(tok, hs_now_ms())};
-            snprintf(r[m].user_id, sizeof(r[m].user_id), "%s", cl[i].user_id);
+            /* Same size (char[32]); snprintf here trips GCC's
+             * -Wformat-truncation at -O2 (it loses the index's bound). */
+            _Static_assert(sizeof(r[m].user_id) == sizeof(cl[i].user_id),
+                           "user_id sizes");
+            memcpy(r[m].user_id, cl[i].user_id, sizeof(r[m].user_id));
             rs[m] = &r[m];
             m++;
         }
