@@ -19,7 +19,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Agent, Browser, b64url, browser_to_provider,  # noqa: E402
-                     main, wait_for)
+                     main, provider_control, wait_for)
 
 
 def new_user(stack):
@@ -128,5 +128,40 @@ def test_a_batch_ends_each_handshake_as_alone(stack):
              what="the outbox relayed")
 
 
+def test_failed_while_exchanging_keeps_nothing(stack):
+    """A handshake failed (as interrupted, by another worker) while its
+    token call runs: the store of its result keeps nothing of the token,
+    no row and no event."""
+    uid, token = new_user(stack)
+    agent, p, browser, cb = begin(stack, token)
+    before = stack.stats()["token_requests"]
+    events = len(stack.kcat_list("hs.tokens"))
+    provider_control(stack, delay_ms=2000)
+    try:
+        r = browser.get(cb)
+        assert r.status == 302, (r.status, r.text)
+        hid = r.location.rsplit("/", 1)[1]
+        wait_for(lambda: stack.psql("SELECT status FROM handshakes WHERE "
+                                    "id = '%s'" % hid) == "exchanging",
+                 what="the claim")
+        stack.psql("UPDATE handshakes SET status = 'failed', error = "
+                   "'interrupted', finished_at = now() WHERE id = '%s'" % hid)
+    finally:
+        provider_control(stack, delay_ms=0)
+    marker = ('"event":"exchange.store_failed","handshake_id":"%s"' %
+              hid).encode()
+    wait_for(lambda: marker in open(stack.log_path, "rb").read(),
+             what="the store to find the handshake failed")
+    p.kill()
+    p.wait()
+    assert stack.stats()["token_requests"] == before + 1
+    assert stack.psql("SELECT status || ' ' || error FROM handshakes WHERE "
+                      "id = '%s'" % hid) == "failed interrupted"
+    assert stack.psql("SELECT count(*) FROM provider_tokens WHERE user_id = "
+                      "'%s'" % uid) == "0"
+    assert len(stack.kcat_list("hs.tokens")) == events, "no token.issued"
+
+
 if __name__ == "__main__":
-    main([test_a_batch_ends_each_handshake_as_alone], workers=1)
+    main([test_a_batch_ends_each_handshake_as_alone,
+          test_failed_while_exchanging_keeps_nothing], workers=1)
