@@ -41,8 +41,11 @@
 #include "hs_provider.h"
 #include "hs_worker.h"
 
-/* A round of a batch claims at most the calls that fit in this long. */
-#define EXCHANGE_ROUND_MS 200
+/* A round of a batch claims at most the calls that fit in this long: it
+ * bounds what a round adds to the latency of its first handshake (its
+ * result waits for the round's last call) and the claims a dead worker
+ * leaves to fail as interrupted. */
+#define EXCHANGE_ROUND_MS 50
 
 struct exchange_ctx {
     struct hs_catalog cat;
