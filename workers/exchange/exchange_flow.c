@@ -722,24 +722,6 @@ static void item_wipe(struct item *it)
     hs_wipe(&it->id, sizeof(it->id));
 }
 
-enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
-                            char *reason, size_t reasonlen)
-{
-    struct item *it = calloc(1, sizeof(*it));
-    enum hs_err rc;
-
-    if (!it)
-        return HS_ERR_NOMEM;
-    it->m = m;
-    it->reason = reason;
-    it->reasonlen = reasonlen;
-    handle_items(w, it, 1);
-    rc = it->rc;
-    item_wipe(it);
-    free(it);
-    return rc;
-}
-
 void exchange_handle_batch(struct hs_worker *w, struct hs_kafka_msg *const *m,
                            size_t n, enum hs_err *rcs,
                            char (*reasons)[HS_WORKER_REASON])

@@ -56,7 +56,7 @@ struct exchange_identity;
 struct exchange_token;
 struct hs_event;
 
-/* The two storage steps of exchange_handle, around the provider call,
+/* The two storage steps of exchange_handle_batch, around the provider call,
  * callable on their own (tests/bench/store runs them on its own rows).
  *
  * exchange_claim: step 2 for the event cb (handshake_id, provider). HS_OK
@@ -103,8 +103,6 @@ void exchange_success_steps(const struct exchange_result *s,
                             struct hs_audit_step a[2]);
 
 enum hs_err exchange_init(struct hs_worker *w, char *err, size_t errlen);
-enum hs_err exchange_handle(struct hs_worker *w, const struct hs_kafka_msg *m,
-                            char *reason, size_t reasonlen);
 void exchange_handle_batch(struct hs_worker *w, struct hs_kafka_msg *const *m,
                            size_t n, enum hs_err *rcs,
                            char (*reasons)[HS_WORKER_REASON]);

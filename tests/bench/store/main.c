@@ -177,7 +177,7 @@ static void *runner(void *arg)
         note_error(sh, "connect", rc);
         goto out;
     }
-    scopes = tok->scope; /* exchange_handle: else the catalog's */
+    scopes = tok->scope; /* exchange_handle_batch: else the catalog's */
     while (!sh->stop) {
         long first = atomic_fetch_add(&sh->next, sh->batch);
         int n = 0, m = 0;
