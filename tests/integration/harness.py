@@ -144,16 +144,17 @@ class Stack:
         # The consumer groups of the mock cluster take a few seconds to
         # form: wait until a first connect works before testing.
 
-    def spawn(self, prog, env):
+    def spawn(self, prog, env, log=None):
         """Starts one of our programs next to the stack, logging to its
-        log, under valgrind as hs-dev runs its children when
-        HS_DEV_VALGRIND=1; stopped with the stack."""
+        log (or to the file log), under valgrind as hs-dev runs its
+        children when HS_DEV_VALGRIND=1; stopped with the stack."""
         argv = [os.path.join(self.bindir, prog)]
         if os.environ.get("HS_DEV_VALGRIND") == "1":
             argv = ["valgrind", "-q", "--leak-check=full",
                     "--errors-for-leak-kinds=definite",
                     "--show-leak-kinds=definite"] + argv
-        p = subprocess.Popen(argv, stdout=self.log, stderr=self.log, env=env)
+        out = self.log if log is None else log
+        p = subprocess.Popen(argv, stdout=out, stderr=out, env=env)
         self.extra.append(p)
         return p
 

@@ -30,11 +30,11 @@ KAFKA_TIMEOUT_S = 3  # HS_KAFKA_TIMEOUT_MS: how long a produce may wait
 WORKERS = []  # the hs-exchange processes this suite started, running
 
 
-def worker(stack):
+def worker(stack, log=None):
     env = dict(stack.env)
     env.update({"HS_SIGNIN_PROVIDER": "demo",
                 "HS_EXCHANGE_STALE": str(STALE_S)})
-    p = stack.spawn("hs-exchange", env)
+    p = stack.spawn("hs-exchange", env, log)
     WORKERS.append(p)
     return p
 
@@ -92,27 +92,51 @@ def fault_test(t):
     return run
 
 
+def exchanging(stack):
+    return set(stack.psql("SELECT id FROM handshakes WHERE "
+                          "status = 'exchanging'").split())
+
+
+def claimed_in(path):
+    with open(path, "rb") as f:
+        return set(m.decode() for m in re.findall(
+            rb'"event":"exchange\.claimed","handshake_id":"([^"]+)"',
+            f.read()))
+
+
 @fault_test
 def test_exchange_worker_killed_mid_batch(stack):
-    workers(stack, 2)
+    # The victim logs to a file of its own, so the claims it held when it
+    # died are known: a worker claims a batch, so it may hold several.
+    workers(stack, 0)
+    victim_log = os.path.join(stack.tmp, "victim.log")
+    with open(victim_log, "wb") as log:
+        victim = worker(stack, log)
+    worker(stack)
     load = Load(stack, agent_of(stack), threads=4, n=240).start()
     load.wait_acked(60)
-    # Token calls made slow until both workers hold a claim: the victim
-    # dies holding one, its code possibly spent. That handshake fails as
-    # "interrupted" after HS_EXCHANGE_STALE; its event, redelivered to the
-    # other worker, waits for that instead of calling the provider again.
+    # Token calls made slow until the victim holds a claim: it dies holding
+    # it, its code possibly spent. That handshake fails as "interrupted"
+    # after HS_EXCHANGE_STALE; its event, redelivered to the other worker,
+    # waits for that instead of calling the provider again.
     provider_control(stack, delay_ms=3000)
-    wait_for(lambda: stack.psql("SELECT count(*) FROM handshakes WHERE "
-                                "status = 'exchanging'") == "2",
-             timeout=20, what="both workers to hold a claim")
-    stop(WORKERS[0], signal.SIGKILL)
+    wait_for(lambda: claimed_in(victim_log) & exchanging(stack),
+             timeout=20, what="the victim to hold a claim")
+    stop(victim, signal.SIGKILL)
+    held = claimed_in(victim_log) & exchanging(stack)
+    with open(victim_log, "rb") as log:  # the stack log is checked whole
+        stack.log.write(log.read())
+        stack.log.flush()
     provider_control(stack, delay_ms=0)
     load.wait_acked(120)
     worker(stack)  # the restart
     load.finish()
     f = settle(stack, load, timeout=STALE_S + 120, allow_interrupted=True)
+    f["held_by_victim"] = len(held)
     report("kill -9", f)
-    assert f["acked"] == 240 and f["interrupted"] == 1
+    assert f["acked"] == 240 and held and f["interrupted"] == len(held)
+    assert set(stack.psql("SELECT id FROM handshakes WHERE "
+                          "status = 'failed' AND error = 'interrupted'").split()) == held
 
 
 @fault_test
