@@ -55,6 +55,7 @@ struct hs_kafka_producer {
 
 struct hs_kafka_consumer {
     rd_kafka_t *rk;
+    int assigned; /* rebalance_cb has seen an assignment (even empty) */
 };
 
 /* ---- shared helpers ---------------------------------------------------- */
@@ -504,16 +505,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    struct hs_kafka_consumer *c = opaque;
     rd_kafka_resp_err_t ce;
     rd_kafka_error_t *error = NULL;
 
-    (void)opaque;
     hs_log(HS_LOG_INFO, "kafka.rebalance",
            HS_KV_STR("change", e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
                                    ? "assign"
                                    : "revoke"),
            HS_KV_INT("partitions", parts->cnt));
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        c->assigned = 1;
         if (coop)
             error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -693,6 +695,7 @@ enum hs_err hs_kafka_consumer_new(const struct hs_config *cfg,
         goto out;
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, c);
 
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof(rkerr));
     if (!c->rk) {
@@ -800,10 +803,17 @@ void hs_kafka_msg_done(struct hs_kafka_consumer *c, struct hs_kafka_msg *m,
 
 void hs_kafka_consumer_free(struct hs_kafka_consumer *c)
 {
+    int64_t until = hs_now_ms() + HS_KAFKA_FIRST_ASSIGN_WAIT_MS;
     rd_kafka_resp_err_t e;
 
     if (!c)
         return;
+    while (!c->assigned && hs_now_ms() < until) {
+        rd_kafka_message_t *rm = rd_kafka_consumer_poll(c->rk, 100);
+
+        if (rm)
+            rd_kafka_message_destroy(rm); /* not done: redelivered */
+    }
     /* Close revokes the assignment (rebalance_cb commits stored offsets)
      * and leaves the group. */
     e = rd_kafka_consumer_close(c->rk);

@@ -316,7 +316,7 @@ static void remember_set(const struct ingress *in, struct ingress_req *r,
 }
 
 /* A started flow waiting for its handshake.started record
- * (ingress_txn_finish_later): what its 302 needs. */
+ * (ingress_txn_answer): what its 302 needs. */
 struct launch {
     char *url;
     enum hs_flow flow;
@@ -404,7 +404,6 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
     struct launch *l = NULL;
     struct hs_pg *pg = NULL;
     enum hs_err rc;
-    enum MHD_Result ret;
 
     memset(&st, 0, sizeof(st));
     snprintf(st.env, sizeof(st.env), "%s", in->cfg->env);
@@ -443,20 +442,14 @@ enum MHD_Result ingress_flow_launch(const struct ingress *in,
             .user_id = flow == HS_FLOW_CONNECT ? st.subject : NULL,
             .provider = prov->name};
 
-        if (ingress_txn_finish_later(in, conn, r, pg, &s, launch_answer, l,
-                                     launch_free) == HS_OK)
-            return MHD_YES; /* answered by launch_answer once resumed */
-        rc = ingress_txn_finish(in, conn, pg, &s);
+        return ingress_txn_answer(in, conn, r, pg, &s, launch_answer, l,
+                                  launch_free);
     }
     if (pg)
         hs_pg_pool_put(in->pool, pg);
     if (rc == HS_ERR_NOTFOUND)
-        ret = ingress_invalid_link(conn, r, "handle_used");
-    else
-        ret = launch_answer(in, conn, r, rc, l);
-    if (l)
-        launch_free(l);
-    return ret;
+        return ingress_invalid_link(conn, r, "handle_used");
+    return ingress_unavailable_page(conn, r);
 }
 
 enum MHD_Result ingress_confirm_page(const struct ingress *in,

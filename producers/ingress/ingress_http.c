@@ -204,12 +204,24 @@ static void later_reported(void *arg, enum hs_err rc)
     MHD_resume_connection(l->conn); /* the handler may run at once */
 }
 
-enum hs_err ingress_txn_finish_later(const struct ingress *in,
-                                     struct MHD_Connection *conn,
-                                     struct ingress_req *r, struct hs_pg *pg,
-                                     struct hs_audit_step *s,
-                                     ingress_later_fn answer, void *ctx,
-                                     void (*free_ctx)(void *))
+static void held_count(const char *wait)
+{
+    char labels[32];
+
+    hs_metrics_add("hs_held_transactions_total",
+                   hs_metrics_labels(labels, sizeof(labels), "wait", wait,
+                                     NULL, NULL),
+                   1);
+}
+
+/* The suspended way of ingress_txn_answer; HS_ERR_TOOBIG past the bound,
+ * HS_ERR_NOMEM: nothing was done. */
+static enum hs_err txn_suspend(const struct ingress *in,
+                               struct MHD_Connection *conn,
+                               struct ingress_req *r, struct hs_pg *pg,
+                               struct hs_audit_step *s,
+                               ingress_later_fn answer, void *ctx,
+                               void (*free_ctx)(void *))
 {
     struct ingress_later *l;
 
@@ -235,7 +247,30 @@ enum hs_err ingress_txn_finish_later(const struct ingress *in,
     return HS_OK;
 }
 
-/* The resumed call of a request suspended by ingress_txn_finish_later. */
+enum MHD_Result ingress_txn_answer(const struct ingress *in,
+                                   struct MHD_Connection *conn,
+                                   struct ingress_req *r, struct hs_pg *pg,
+                                   struct hs_audit_step *s,
+                                   ingress_later_fn answer, void *ctx,
+                                   void (*free_ctx)(void *))
+{
+    enum hs_err rc;
+    enum MHD_Result ret;
+
+    if (txn_suspend(in, conn, r, pg, s, answer, ctx, free_ctx) == HS_OK) {
+        held_count("suspended");
+        return MHD_YES; /* answered by later_answer once resumed */
+    }
+    held_count("inline");
+    rc = ingress_txn_finish(in, conn, pg, s);
+    hs_pg_pool_put(in->pool, pg);
+    ret = answer(in, conn, r, rc, ctx);
+    if (free_ctx)
+        free_ctx(ctx);
+    return ret;
+}
+
+/* The resumed call of a request suspended by ingress_txn_answer. */
 static enum MHD_Result later_answer(struct MHD_Connection *conn,
                                     struct ingress_req *r)
 {
@@ -1106,6 +1141,11 @@ enum hs_err ingress_http_start(struct ingress *in, uint16_t *port, char *err,
     hs_metrics_family("hs_callbacks_emitted_total", HS_COUNTER,
                       "callback.received events Kafka acknowledged, by "
                       "provider");
+    hs_metrics_family("hs_held_transactions_total", HS_COUNTER,
+                      "Transactions ended once their audit record was "
+                      "acknowledged, by how the request waited: suspended "
+                      "(the thread served others) or inline (the pool had "
+                      "no connection to spare: the thread waited)");
     hs_metrics_family("hs_webhooks_total", HS_COUNTER,
                       "Webhooks, by provider and outcome (queued, or why "
                       "refused)");

@@ -37,7 +37,7 @@
 #define INGRESS_POOL_PER_THREAD 4    /* PG connections per HTTP thread: a
                                         request suspended until its audit
                                         record is acknowledged keeps its
-                                        transaction (ingress_txn_finish_later)
+                                        transaction (ingress_txn_answer)
                                         while the thread serves others */
 /* libmicrohttpd's memory per connection (request line, headers, the read
  * buffer). Pools up to 32 KiB come from malloc and are packed, so a parked
@@ -230,30 +230,31 @@ enum hs_err ingress_txn_finish(const struct ingress *in,
                                struct MHD_Connection *conn, struct hs_pg *pg,
                                struct hs_audit_step *s) HS_MUST_CHECK;
 
-/* Answers a request whose transaction ended (ingress_txn_finish_later):
- * rc is what ingress_txn_finish would have returned. ctx is freed after. */
+/* Answers a request whose transaction ended (ingress_txn_answer): rc is
+ * what ingress_txn_finish returned. */
 typedef enum MHD_Result (*ingress_later_fn)(const struct ingress *in,
                                             struct MHD_Connection *conn,
                                             struct ingress_req *r,
                                             enum hs_err rc, void *ctx);
 
-/* ingress_txn_finish() without holding the thread: suspends conn, holds s
- * (ingress_audit_hold_then) and keeps the open transaction on pg (from
- * in->pool) with r. Once the record is reported the connection is resumed
- * and the request handler, called again, commits (or rolls back when the
- * record was not acknowledged), gives pg back and calls answer(..., ctx)
- * instead of routing the request again. ctx is owned from here on and
- * freed with free_ctx (also when the request ends first: then the
- * transaction is rolled back). s is read only before this returns.
- * HS_ERR_TOOBIG when as many transactions wait already as the pool can
- * spare, HS_ERR_NOMEM: nothing was done (pg, its transaction and ctx are
- * still the caller's, who ends it with ingress_txn_finish). */
-enum hs_err ingress_txn_finish_later(const struct ingress *in,
-                                     struct MHD_Connection *conn,
-                                     struct ingress_req *r, struct hs_pg *pg,
-                                     struct hs_audit_step *s,
-                                     ingress_later_fn answer, void *ctx,
-                                     void (*free_ctx)(void *)) HS_MUST_CHECK;
+/* ingress_txn_finish() on the open transaction on pg (from in->pool), then
+ * answer(..., rc, ctx), without holding the thread while s is recorded:
+ * conn is suspended and the record held (ingress_audit_hold_then); once it
+ * is reported the connection is resumed and the request handler, called
+ * again, commits (or rolls back when the record was not acknowledged),
+ * gives pg back and answers instead of routing the request again. When as
+ * many transactions wait already as the pool can spare, or memory runs
+ * out, all this is done on this thread instead (metric
+ * hs_held_transactions_total says which). pg and ctx are owned from here
+ * on: ctx is freed with free_ctx after answer, or when the request ends
+ * first (the transaction is then rolled back). s is read only before this
+ * returns. */
+enum MHD_Result ingress_txn_answer(const struct ingress *in,
+                                   struct MHD_Connection *conn,
+                                   struct ingress_req *r, struct hs_pg *pg,
+                                   struct hs_audit_step *s,
+                                   ingress_later_fn answer, void *ctx,
+                                   void (*free_ctx)(void *));
 
 /* Counts requests suspended until a report (callbacks, held
  * transactions); ingress_http_stop waits for them to end. */

@@ -71,7 +71,7 @@ typedef enum MHD_Result (*answer_fn)(struct MHD_Connection *conn,
                                      struct ingress_req *r,
                                      const struct poll_result *pr);
 
-/* A released result waiting for its record (ingress_txn_finish_later). */
+/* A released result waiting for its record (ingress_txn_answer). */
 struct kept {
     struct poll_result pr;
     answer_fn fn;
@@ -97,14 +97,15 @@ static enum MHD_Result kept_answer(const struct ingress *in,
 
 /* One hs_poll_take. A fresh API token is drawn every time; its hash is
  * stored only when the result is released now, and only once that is
- * recorded (api_token.issued, held): HS_ERR_UNRECORDED when it was not.
- * A result to release parks the request instead (ingress_txn_finish_later,
- * *parked set): the thread serves others while the record is
- * acknowledged, and fn answers once resumed. */
+ * recorded (api_token.issued, held). A result to release is answered by
+ * ingress_txn_answer (fn, or the failure when the record was not
+ * acknowledged) and *answered set with *ret its result; otherwise pr is
+ * the caller's to answer. */
 static enum hs_err take(const struct ingress *in, struct MHD_Connection *conn,
                         struct ingress_req *r, const char *key,
                         const char *kind, int waiting, answer_fn fn,
-                        struct poll_result *pr, int *parked)
+                        struct poll_result *pr, int *answered,
+                        enum MHD_Result *ret)
 {
     char hash[44];
     const char *p[4] = {key, kind, waiting ? "t" : "f", hash};
@@ -113,7 +114,7 @@ static enum hs_err take(const struct ingress *in, struct MHD_Connection *conn,
     enum hs_err rc;
     const char *o;
 
-    *parked = 0;
+    *answered = 0;
     memset(pr, 0, sizeof(*pr));
     if (hs_random_token(32, pr->api_token, sizeof(pr->api_token)) != HS_OK)
         return HS_ERR_INTERNAL;
@@ -149,29 +150,28 @@ static enum hs_err take(const struct ingress *in, struct MHD_Connection *conn,
     PQclear(res);
     if (pr->outcome == O_COMPLETE) {
         struct kept *k = malloc(sizeof(*k));
-        struct hs_audit_step s = {
-            .action = "api_token.issued", .outcome = "ok", .reason = kind,
-            .user_id = pr->user_id, .provider = pr->provider,
-            .token = pr->api_token};
 
         if (k) {
+            struct hs_audit_step s = {
+                .action = "api_token.issued", .outcome = "ok",
+                .reason = kind, .user_id = k->pr.user_id,
+                .provider = k->pr.provider, .token = k->pr.api_token};
+
             k->pr = *pr;
             k->fn = fn;
-            if (ingress_txn_finish_later(in, conn, r, pg, &s, kept_answer, k,
-                                         kept_free) == HS_OK) {
-                *parked = 1;
-                hs_wipe(pr, sizeof(*pr));
-                return HS_OK;
-            }
-            kept_free(k);
+            hs_wipe(pr, sizeof(*pr));
+            *answered = 1;
+            *ret = ingress_txn_answer(in, conn, r, pg, &s, kept_answer, k,
+                                      kept_free);
+            return HS_OK;
         }
-        rc = ingress_txn_finish(in, conn, pg, &s);
+        hs_pg_rollback(pg);
+        rc = HS_ERR_NOMEM;
     } else {
         rc = ingress_txn_finish(in, conn, pg, NULL);
     }
     hs_pg_pool_put(in->pool, pg);
-    if (pr->outcome != O_COMPLETE || rc != HS_OK)
-        hs_wipe(pr->api_token, sizeof(pr->api_token));
+    hs_wipe(pr->api_token, sizeof(pr->api_token));
     return rc;
 }
 
@@ -193,7 +193,7 @@ static enum MHD_Result poll_route(const struct ingress *in,
     if (wait_s > 0 && r->wait_until_ms == 0)
         r->wait_until_ms = hs_now_ms() + wait_s * 1000LL;
     for (;;) {
-        int armed = 0, parked;
+        int armed = 0, answered;
         enum hs_err rc;
 
         if (wait_s > 0 && r->waiter.woke != INGRESS_WOKE_DEADLINE &&
@@ -201,12 +201,13 @@ static enum MHD_Result poll_route(const struct ingress *in,
             hs_now_ms() < r->wait_until_ms)
             armed = ingress_wait_arm(in->waits, &r->waiter, key, conn,
                                      r->wait_until_ms) == HS_OK;
-        rc = take(in, conn, r, key, kind, wait_s > 0, fn, &pr, &parked);
-        if (parked || rc != HS_OK || pr.outcome != O_PENDING || !armed) {
+        rc = take(in, conn, r, key, kind, wait_s > 0, fn, &pr, &answered,
+                  &ret);
+        if (answered || rc != HS_OK || pr.outcome != O_PENDING || !armed) {
             if (armed)
                 ingress_wait_disarm(in->waits, &r->waiter);
-            if (parked)
-                return MHD_YES; /* answered once resumed */
+            if (answered)
+                return ret;
             if (rc != HS_OK)
                 return ingress_respond_failed(conn, r, rc);
             ret = fn(conn, r, &pr);

@@ -12,9 +12,11 @@ of the topic is named as a gap, and no audit event holds a secret.
 
 Run: python3 tests/integration/test_audit.py <build>/bin
 """
+import http.client
 import json
 import os
 import subprocess
+import threading
 import urllib.parse
 import urllib.request
 import sys
@@ -258,6 +260,83 @@ def test_an_unwritable_trail_holds_the_answers(stack):
     assert r.returncode == 0, r.stderr.decode()
 
 
+def start_paths(stack, user, n):
+    """n start-route paths of user, each with a one-time code in
+    auth_codes, and the Cookie header they go with (hs-bench-states)."""
+    out, codes = os.path.join(stack.tmp, "starts"), os.path.join(
+        stack.tmp, "starts.codes")
+    stack.psql("INSERT INTO users (id, issuer, subject) VALUES ('%s', "
+               "'test', '%s') ON CONFLICT DO NOTHING" % (user, user))
+    r = subprocess.run([os.path.join(stack.bindir, "hs-bench-states"),
+                        "start", str(n), user, out, codes], env=stack.env,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr.decode()
+    for h in open(codes).read().split():
+        stack.psql("INSERT INTO auth_codes (code_hash, user_id, user_code, "
+                   "expires_at) VALUES ('%s', '%s', 'T', now() + "
+                   "interval '1 hour')" % (h, user))
+    return open(out).read().split(), r.stdout.decode().strip()
+
+
+def get_all(base, paths, cookie):
+    """GETs every path at once, each on a connection of its own: [(status,
+    Location, body)]."""
+    u = urllib.parse.urlparse(base)
+    res = [None] * len(paths)
+
+    def one(i):
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+        c.request("GET", paths[i], headers={"Cookie": cookie})
+        r = c.getresponse()
+        res[i] = (r.status, r.getheader("Location"), r.read().decode())
+        c.close()
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(len(paths))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return res
+
+
+def held_counts(base):
+    text = urllib.request.urlopen(base + "/metrics", timeout=10).read()
+    return {w: sum(float(line.split()[-1]) for line in
+                   text.decode().splitlines()
+                   if line.startswith('hs_held_transactions_total{wait="%s"'
+                                      % w))
+            for w in ("suspended", "inline")}
+
+
+def test_held_answers_past_the_pool_bound(stack):
+    """An ingress with one thread (4 PostgreSQL connections) keeps at most
+    3 transactions open while their records wait; the 4th and later wait
+    on the thread instead. Both ways give the same answers: 503 while
+    hs.audit is offline, each code still unused; 302 once it is back, each
+    code used once."""
+    n = 8
+    base = stack.start_ingress(HS_THREADS="1")
+    paths, cookie = start_paths(stack, "pooluser", n)
+    audit_offline(stack, True)
+    try:
+        got = get_all(base, paths, cookie)
+    finally:
+        audit_offline(stack, False)
+    assert all(st == 503 and "audit trail" in body
+               for st, _, body in got), got
+    held = held_counts(base)
+    assert held["suspended"] >= 1 and held["inline"] >= 1 and \
+        held["suspended"] + held["inline"] == n, held
+    assert stack.psql("SELECT count(*) FROM auth_codes WHERE user_id = "
+                      "'pooluser' AND used_at IS NULL") == str(n)
+    got = get_all(base, paths, cookie)
+    assert all(st == 302 and "/authorize?" in loc for st, loc, _ in got), got
+    assert stack.psql("SELECT count(*) FROM handshakes WHERE user_id = "
+                      "'pooluser'") == str(n)
+    got = get_all(base, paths, cookie)
+    assert all(st == 400 and "already used" in body
+               for st, _, body in got), got
+
+
 def test_an_altered_event_is_named(stack):
     evs = SEEN["events"]
     victim = [e for e in evs if e["action"] == "exchange.succeeded"][0]
@@ -329,6 +408,7 @@ def test_no_secret_in_the_audit_trail(stack):
 if __name__ == "__main__":
     main([test_flows_leave_a_verified_trail_in_order,
           test_an_unwritable_trail_holds_the_answers,
+          test_held_answers_past_the_pool_bound,
           test_an_altered_event_is_named,
           test_a_missing_event_is_named,
           test_no_secret_in_the_audit_trail], extra_env=ENV,

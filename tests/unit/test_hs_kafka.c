@@ -407,6 +407,38 @@ static void test_brokers_down_produce_acked_fails(void **st)
     cluster_stop(&cl);
 }
 
+/* librdkafka 2.0 aborts when a cooperative-sticky member is destroyed
+ * after its JoinGroup and before its first assignment (its assignor state
+ * is still NULL: confluentinc/librdkafka#4312, fixed in 2.3). The mock
+ * answers a new group's JoinGroup after 3 s; SyncGroup is held 4 s more,
+ * and the consumer is freed inside that window: it must wait for its
+ * assignment, then close. */
+static void test_consumer_freed_before_its_first_assignment(void **st)
+{
+    struct cluster cl;
+    struct hs_config cfg;
+    struct hs_kafka_consumer *c;
+    struct hs_kafka_msg m;
+    int64_t t0;
+
+    (void)st;
+    cluster_start(&cl);
+    topic_create(&cl, "t.early", 3);
+    for (int32_t id = 1; id <= 3; id++)
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                             cl.mc, id, 14 /* SyncGroup */, 1,
+                             RD_KAFKA_RESP_ERR_NO_ERROR, 4000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    cfg_for(&cfg, &cl, 5000);
+    c = consumer_for(&cfg, "g.early", "t.early");
+    t0 = mono_ms();
+    while (mono_ms() - t0 < 5000)
+        (void)hs_kafka_consumer_poll(c, 100, &m); /* the topic is empty */
+    hs_kafka_consumer_free(c);
+    assert_true(mono_ms() - t0 < 5000 + HS_KAFKA_FIRST_ASSIGN_WAIT_MS);
+    cluster_stop(&cl);
+}
+
 static void test_flush_reports_delivery(void **st)
 {
     struct hs_config cfg;
@@ -508,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_produce_then_reports_each_message_once),
         cmocka_unit_test(test_ping_answers_on_live_cluster),
         cmocka_unit_test(test_message_not_done_is_redelivered_done_is_not),
+        cmocka_unit_test(test_consumer_freed_before_its_first_assignment),
         cmocka_unit_test(test_bad_kafka_opts_are_config_errors),
         cmocka_unit_test(test_brokers_down_produce_acked_fails),
         cmocka_unit_test(test_flush_reports_delivery),
