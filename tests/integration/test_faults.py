@@ -47,6 +47,32 @@ def workers(stack, n):
         worker(stack)
 
 
+def settled_workers(stack, n):
+    """Exactly n hs-exchange processes, all started afresh, once the group
+    is settled: every partition of hs.callbacks owned and each worker given
+    some (a rebalance still running when a test acts would make its
+    outcome depend on the mock coordinator's timers)."""
+    workers(stack, 0)
+    with open(stack.log_path, "rb") as f:
+        start = len(f.read())
+    out = subprocess.run(["kcat", "-b", stack.kafka, "-L", "-t",
+                          "hs.callbacks"], capture_output=True, timeout=30)
+    parts = int(re.search(rb"with (\d+) partitions", out.stdout).group(1))
+    for _ in range(n):
+        worker(stack)
+
+    def settled():
+        with open(stack.log_path, "rb") as f:
+            log = f.read()[start:]
+        moves = re.findall(rb'"svc":"hs-exchange","event":"kafka\.rebalance",'
+                           rb'"change":"(assign|revoke)","partitions":(\d+)',
+                           log)
+        owned = sum(int(k) if c == b"assign" else -int(k) for c, k in moves)
+        given = sum(1 for c, k in moves if c == b"assign" and int(k) > 0)
+        return owned == parts and given >= n
+    wait_for(settled, timeout=90, what="the exchange group to settle")
+
+
 def stop(p, sig=signal.SIGTERM, timeout=60):
     p.send_signal(sig)
     rc = p.wait(timeout)
@@ -216,7 +242,7 @@ def test_postgres_restarted_under_load(stack):
 
 @fault_test
 def test_sigterm_under_load_finishes_in_flight(stack):
-    workers(stack, 2)
+    settled_workers(stack, 2)
     dup0 = log_count(stack, rb'"event":"exchange\.duplicate"')
     load = Load(stack, agent_of(stack), threads=4, n=200).start()
     load.wait_acked(60)
