@@ -801,6 +801,16 @@ void hs_kafka_msg_done(struct hs_kafka_consumer *c, struct hs_kafka_msg *m,
     memset(m, 0, sizeof(*m));
 }
 
+/* Whether the group answered our JoinGroup (a member id is set). */
+static int joined(rd_kafka_t *rk)
+{
+    char *id = rd_kafka_memberid(rk);
+    int yes = id && id[0];
+
+    rd_kafka_mem_free(rk, id);
+    return yes;
+}
+
 void hs_kafka_consumer_free(struct hs_kafka_consumer *c)
 {
     int64_t until = hs_now_ms() + HS_KAFKA_FIRST_ASSIGN_WAIT_MS;
@@ -808,7 +818,7 @@ void hs_kafka_consumer_free(struct hs_kafka_consumer *c)
 
     if (!c)
         return;
-    while (!c->assigned && hs_now_ms() < until) {
+    while (!c->assigned && joined(c->rk) && hs_now_ms() < until) {
         rd_kafka_message_t *rm = rd_kafka_consumer_poll(c->rk, 100);
 
         if (rm)

@@ -139,9 +139,9 @@ enum hs_err hs_kafka_read_topic(const struct hs_config *cfg,
 
 /* librdkafka 2.0 aborts when a cooperative-sticky member is destroyed
  * between its JoinGroup and its first assignment (librdkafka#4312, fixed
- * in 2.3): a consumer freed that early first waits this long at most for
- * that assignment (messages polled meanwhile are dropped, not done: they
- * are redelivered). */
+ * in 2.3): a consumer freed that early (its group answered, no assignment
+ * yet) first waits this long at most for that assignment (messages polled
+ * meanwhile are dropped, not done: they are redelivered). */
 #define HS_KAFKA_FIRST_ASSIGN_WAIT_MS 10000
 
 /* Commits stored offsets, leaves the group, destroys. NULL is a no-op. */

@@ -296,16 +296,6 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
                          : topic;
     snprintf(group, sizeof(group), "%s%s%s", d->group,
              d->group_per_env ? "." : "", d->group_per_env ? cfg.env : "");
-    if ((!d->no_db && (hs_pg_new(cfg.pg_url, &w.pg, err, sizeof(err)) !=
-                           HS_OK ||
-                       hs_pg_migrate(w.pg, err, sizeof(err)) != HS_OK)) ||
-        hs_kafka_producer_new(&cfg, &w.producer, err, sizeof(err)) != HS_OK ||
-        hs_auditor_new(&cfg, w.kr, d->svc, w.producer, &w.audit) != HS_OK ||
-        (d->topic && hs_kafka_consumer_new(&cfg, group, topics, 1, &c, err,
-                                           sizeof(err)) != HS_OK)) {
-        hs_log(HS_LOG_ERROR, "worker.start_failed", HS_KV_STR("reason", err));
-        goto out;
-    }
     hs_metrics_family("hs_worker_messages_total", HS_COUNTER,
                       "Messages handled, by topic and outcome (ok, "
                       "dead_letter, retry: one per failed try)");
@@ -314,6 +304,18 @@ int hs_worker_main(int argc, char **argv, const struct hs_worker_def *d)
     if (hs_metrics_serve(cfg.metrics_listen, &ms) != 0) {
         hs_log(HS_LOG_ERROR, "worker.start_failed",
                HS_KV_STR("reason", "cannot listen on HS_METRICS_LISTEN"));
+        goto out;
+    }
+    /* The consumer last: nothing fails after it joins its group (a member
+     * freed before its first assignment waits for it: hs_kafka.h). */
+    if ((!d->no_db && (hs_pg_new(cfg.pg_url, &w.pg, err, sizeof(err)) !=
+                           HS_OK ||
+                       hs_pg_migrate(w.pg, err, sizeof(err)) != HS_OK)) ||
+        hs_kafka_producer_new(&cfg, &w.producer, err, sizeof(err)) != HS_OK ||
+        hs_auditor_new(&cfg, w.kr, d->svc, w.producer, &w.audit) != HS_OK ||
+        (d->topic && hs_kafka_consumer_new(&cfg, group, topics, 1, &c, err,
+                                           sizeof(err)) != HS_OK)) {
+        hs_log(HS_LOG_ERROR, "worker.start_failed", HS_KV_STR("reason", err));
         goto out;
     }
     hs_log(HS_LOG_INFO, "worker.started", HS_KV_STR("group", group),
