@@ -141,8 +141,33 @@ class Stack:
         self.env["HS_PG_URL"] = self.pg
         self.env["HS_PROVIDERS"] = os.path.join(self.data, "providers.json")
         self.env["HS_INSECURE_HTTP"] = "1"
-        # The consumer groups of the mock cluster take a few seconds to
-        # form: wait until a first connect works before testing.
+        # The mock coordinator waits 3 s for a new group's members and
+        # rebalances as each joins (9 s after one left): a test started
+        # sooner could wait 20 s for its first handshake.
+        wait_for(lambda: self.group_settled(b"hs-broadcaster", 1) and (
+            not workers or self.group_settled(b"hs-exchange", workers)),
+            timeout=120, what="hs-dev's consumer groups to form")
+
+    def group_settled(self, svc, members, since=0):
+        """Whether the consumer group of the workers svc (bytes) started
+        after byte since of the log has settled: members of them each own
+        some partitions of their topic, and together all."""
+        with open(self.log_path, "rb") as f:
+            log = f.read()[since:]
+        m = re.search(rb'"svc":"' + svc + rb'","event":"worker\.started",'
+                      rb'"group":"[^"]*","topic":"([^"]+)"', log)
+        if not m:
+            return False
+        out = subprocess.run(["kcat", "-b", self.kafka, "-L", "-t",
+                              m.group(1).decode()], capture_output=True,
+                             timeout=30).stdout
+        parts = re.search(rb"with (\d+) partitions", out)
+        moves = re.findall(rb'"svc":"' + svc + rb'","event":"kafka\.rebalance",'
+                           rb'"change":"(assign|revoke)","partitions":(\d+)',
+                           log)
+        owned = sum(int(k) if c == b"assign" else -int(k) for c, k in moves)
+        given = sum(1 for c, k in moves if c == b"assign" and int(k) > 0)
+        return parts and owned == int(parts.group(1)) and given >= members
 
     def spawn(self, prog, env, log=None):
         """Starts one of our programs next to the stack, logging to its

@@ -48,29 +48,16 @@ def workers(stack, n):
 
 
 def settled_workers(stack, n):
-    """Exactly n hs-exchange processes, all started afresh, once the group
-    is settled: every partition of hs.callbacks owned and each worker given
-    some (a rebalance still running when a test acts would make its
-    outcome depend on the mock coordinator's timers)."""
+    """Exactly n hs-exchange processes, all started afresh, once their
+    group has settled (a rebalance still running when a test acts would
+    make its outcome depend on the mock coordinator's timers)."""
     workers(stack, 0)
     with open(stack.log_path, "rb") as f:
         start = len(f.read())
-    out = subprocess.run(["kcat", "-b", stack.kafka, "-L", "-t",
-                          "hs.callbacks"], capture_output=True, timeout=30)
-    parts = int(re.search(rb"with (\d+) partitions", out.stdout).group(1))
     for _ in range(n):
         worker(stack)
-
-    def settled():
-        with open(stack.log_path, "rb") as f:
-            log = f.read()[start:]
-        moves = re.findall(rb'"svc":"hs-exchange","event":"kafka\.rebalance",'
-                           rb'"change":"(assign|revoke)","partitions":(\d+)',
-                           log)
-        owned = sum(int(k) if c == b"assign" else -int(k) for c, k in moves)
-        given = sum(1 for c, k in moves if c == b"assign" and int(k) > 0)
-        return owned == parts and given >= n
-    wait_for(settled, timeout=90, what="the exchange group to settle")
+    wait_for(lambda: stack.group_settled(b"hs-exchange", n, start),
+             timeout=90, what="the exchange group to settle")
 
 
 def stop(p, sig=signal.SIGTERM, timeout=60):
