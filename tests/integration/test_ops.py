@@ -114,9 +114,11 @@ def test_metrics_move_with_a_flow(stack):
     assert val(bc, "hs_me_messages_total") >= 1
     # A 404 is counted under its status, not under a URL of its own.
     assert Browser().get(stack.ingress + "/no/such/path").status == 404
-    ing = scrape(stack.ingress + "/metrics")
-    assert val(ing, "hs_http_requests_total", route="unknown",
-               status="404") >= 1
+    # (counted once the answer is sent: a moment after the client has it)
+    ing = wait_for(lambda: (lambda m: m if val(
+        m, "hs_http_requests_total", route="unknown", status="404") >= 1
+        else None)(scrape(stack.ingress + "/metrics")),
+        what="the 404 to be counted")
     assert not any("/no/such" in str(k) for k in ing)
 
 
