@@ -1,6 +1,7 @@
 /* hs_log: JSON-lines logging over jansson, serialised by one mutex. */
 #include "hs_log.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *svc_name = "hs";
 static enum hs_log_level min_level = HS_LOG_INFO;
@@ -49,7 +51,8 @@ void hs__log(enum hs_log_level level, const char *event, ...)
 {
     va_list ap;
     json_t *o = json_object();
-    char *line;
+    char *line, *more;
+    size_t n;
 
     if (!o)
         return;
@@ -78,10 +81,27 @@ void hs__log(enum hs_log_level level, const char *event, ...)
     json_decref(o);
     if (!line)
         return;
+    n = strlen(line);
+    more = realloc(line, n + 2);
+    if (!more) {
+        free(line);
+        return;
+    }
+    line = more;
+    line[n++] = '\n';
+    /* One write a line: processes sharing the file (hs-dev's children)
+     * never split each other's lines. */
     pthread_mutex_lock(&out_lock);
-    fputs(line, stderr);
-    fputc('\n', stderr);
     fflush(stderr);
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(STDERR_FILENO, line + off, n - off);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
     pthread_mutex_unlock(&out_lock);
     free(line);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hs_log.h"
@@ -251,6 +252,50 @@ static void test_threads_write_whole_lines(void **st)
     json_decref(lines);
 }
 
+#define NPROCS 4
+#define ROUNDS 5 /* of log_many a process */
+
+static void write_from_processes(void)
+{
+    pid_t kids[NPROCS];
+
+    hs_log_init("hs-procs", HS_LOG_INFO);
+    for (intptr_t t = 0; t < NPROCS; t++) {
+        kids[t] = fork();
+        assert_true(kids[t] >= 0);
+        if (kids[t] == 0) {
+            for (int r = 0; r < ROUNDS; r++)
+                log_many((void *)t);
+            _exit(0);
+        }
+    }
+    for (int t = 0; t < NPROCS; t++)
+        assert_int_equal(waitpid(kids[t], NULL, 0), kids[t]);
+}
+
+/* Nor from processes sharing the file, as hs-dev's children do (the
+ * same file offset, no O_APPEND): each line is one write. */
+static void test_processes_write_whole_lines(void **st)
+{
+    json_t *lines, *o;
+    size_t i;
+    int count[NPROCS] = {0};
+
+    (void)st;
+    lines = capture(write_from_processes);
+    assert_int_equal(json_array_size(lines), NPROCS * ROUNDS * PER_THREAD);
+    json_array_foreach(lines, i, o) {
+        json_int_t t = json_integer_value(json_object_get(o, "t"));
+
+        assert_true(json_is_object(o));
+        assert_true(t >= 0 && t < NPROCS);
+        count[t]++;
+    }
+    for (int t = 0; t < NPROCS; t++)
+        assert_int_equal(count[t], ROUNDS * PER_THREAD);
+    json_decref(lines);
+}
+
 static void test_now_ms_is_the_wall_clock(void **st)
 {
     int64_t a = hs_now_ms(), b = hs_now_ms();
@@ -269,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_hostile_values_stay_on_one_line),
         cmocka_unit_test(test_invalid_utf8_is_marked_and_valid_is_kept),
         cmocka_unit_test(test_threads_write_whole_lines),
+        cmocka_unit_test(test_processes_write_whole_lines),
         cmocka_unit_test(test_now_ms_is_the_wall_clock),
     };
 
