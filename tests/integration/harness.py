@@ -161,16 +161,24 @@ class Stack:
                       rb'"group":"[^"]*","topic":"([^"]+)"', log)
         if not m:
             return False
-        out = subprocess.run(["kcat", "-b", self.kafka, "-L", "-t",
-                              m.group(1).decode()], capture_output=True,
-                             timeout=30).stdout
-        parts = re.search(rb"with (\d+) partitions", out)
+        parts = self.partitions(m.group(1).decode())
         moves = re.findall(rb'"svc":"' + svc + rb'","event":"kafka\.rebalance",'
                            rb'"change":"(assign|revoke)","partitions":(\d+)',
                            log)
         owned = sum(int(k) if c == b"assign" else -int(k) for c, k in moves)
         given = sum(1 for c, k in moves if c == b"assign" and int(k) > 0)
-        return parts and owned == int(parts.group(1)) and given >= members
+        return parts and owned == parts and given >= members
+
+    def partitions(self, topic):
+        """topic's partition count (kcat, once a topic); 0 when unknown."""
+        known = self.__dict__.setdefault("_partitions", {})
+        if not known.get(topic):
+            out = subprocess.run(["kcat", "-b", self.kafka, "-L", "-t",
+                                  topic], capture_output=True,
+                                 timeout=30).stdout
+            m = re.search(rb"with (\d+) partitions", out)
+            known[topic] = int(m.group(1)) if m else 0
+        return known[topic]
 
     def spawn(self, prog, env, log=None):
         """Starts one of our programs next to the stack, logging to its
